@@ -1,0 +1,1 @@
+// Module BBSAPI: see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+print("bbs-server: not wired yet")

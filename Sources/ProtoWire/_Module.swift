@@ -1,0 +1,1 @@
+// Module ProtoWire: see docs/ARCHITECTURE.md.
