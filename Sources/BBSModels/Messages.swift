@@ -537,3 +537,15 @@ public struct TaskRemovedEvent: Hashable, Sendable {
     public var unknownFields: [UInt8] = []
     public init(task: BBSTask? = nil) { self.task = task }
 }
+
+/// The pre-2016 `VolumeMount` fields 2, 4 and 5 (read from `unknownFields` by the codec's
+/// `VolumeMount.legacyFields()`), which only the removed `desire.r1` route interprets.
+public struct LegacyVolumeMountFields: Hashable, Sendable {
+    public var volumeId: String
+    /// `DeprecatedBindMountMode`: 0 RO, 1 RW.
+    public var mode: Int32
+    public var config: [UInt8]
+    public init(volumeId: String = "", mode: Int32 = 0, config: [UInt8] = []) {
+        self.volumeId = volumeId; self.mode = mode; self.config = config
+    }
+}
