@@ -1,1 +1,1 @@
-print("bbs-server: not wired yet")
+// bbs-server: composition root (see docs/ARCHITECTURE.md).

@@ -1,1 +1,1 @@
-// Module ProtoWire: see docs/ARCHITECTURE.md.
+// ProtoWire: the generic protobuf binary runtime (see docs/ARCHITECTURE.md).

@@ -1,20 +1,54 @@
-/// What the task store needs from a durable log. `WriteAheadLog` is the real one;
-/// tests use an in-memory journal.
+/// What the task store needs from a durable log. `WriteAheadLog` is the real one; the
+/// store's unit tests use an in-memory journal.
 ///
-/// Contract: `append` calls are ordered (the store calls it under its own lock, in the
-/// order it applied the changes); each completion runs once the record is durable
-/// (fsync'd), in append order, possibly batched with others behind one fsync. After a
-/// failed write or fsync every later append fails too (sticky failure).
+/// Contract:
+/// * `append` never blocks on I/O. The store calls it under its own lock, so sequence
+///   numbers (1, 2, 3, ... strictly increasing for the life of the log) follow commit order.
+/// * `whenDurable(n)` runs its completion once every record up to `n` is on disk
+///   (written and fsync'd), possibly batched with others behind one fsync (group
+///   commit). Completions run on the journal's own completion queue, in sequence order.
+///   A sequence that is already durable completes promptly (possibly inline).
+/// * After a failed write or fsync every pending and later completion gets the error and
+///   every later `append` throws (sticky failure): the log never pretends.
 public protocol TaskJournal: AnyObject, Sendable {
-    func append(_ record: [UInt8], completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
+    /// Queues one record and returns its sequence number.
+    func append(type: UInt8, payload: [UInt8]) throws -> UInt64
 
-    /// Starts a compaction. Every record appended before this call must be reflected in
-    /// the snapshot, which `writeSnapshot` produces (on a background queue) by calling
-    /// `emit` once per snapshot record; the journal then drops what the snapshot covers.
-    /// Call it under the same lock as `append` so the boundary is exact.
-    func compact(writeSnapshot: @escaping @Sendable (_ emit: ([UInt8]) throws -> Void) throws -> Void)
+    /// Calls `completion` once every record up to `sequence` is durable, or with the error
+    /// that stopped the log.
+    func whenDurable(_ sequence: UInt64, _ completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
 
-    /// Bytes appended since the last completed snapshot (the store uses it to decide when
-    /// to compact).
+    /// The highest sequence number known to be durable.
+    var durableSequence: UInt64 { get }
+
+    /// Bytes appended since the last completed snapshot (the store decides when to compact).
     var bytesSinceSnapshot: Int { get }
+
+    /// Compaction, step 1, called under the store's lock: every record appended before
+    /// this call will be covered by the snapshot; later records go to a new segment.
+    func beginSnapshot() throws -> JournalSnapshotPoint
+
+    /// Compaction, step 2, from a background thread: writes a snapshot made of the
+    /// records that `produce` emits (temp file, fsync, rename, directory fsync), then
+    /// drops the segments it covers. Replay afterwards = snapshot records, then every
+    /// record appended after `point`.
+    func writeSnapshot(
+        at point: JournalSnapshotPoint,
+        _ produce: (_ emit: (_ type: UInt8, _ payload: [UInt8]) throws -> Void) throws -> Void
+    ) throws
+
+    /// Writes and fsyncs whatever is queued, completes its waiters, then closes the files.
+    /// Later appends throw.
+    func close()
+}
+
+/// Where a snapshot cuts the log: the last sequence it covers and the first segment
+/// it does not.
+public struct JournalSnapshotPoint: Sendable, Hashable {
+    public let lastSequence: UInt64
+    public let nextSegment: UInt64
+    public init(lastSequence: UInt64, nextSegment: UInt64) {
+        self.lastSequence = lastSequence
+        self.nextSegment = nextSegment
+    }
 }

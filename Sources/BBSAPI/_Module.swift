@@ -1,1 +1,0 @@
-// Module BBSAPI: see docs/ARCHITECTURE.md.
