@@ -1,0 +1,108 @@
+import BBSAPI
+import BBSLog
+import Dispatch
+import Foundation
+import HTTPServer
+import TaskCore
+
+/// Everything the running server is made of, wired together (as the reference's
+/// `cmd/bbs/main.go`).
+final class BBSServerProcess: Sendable {
+    let logger: Logger
+    let journal: WriteAheadLog
+    let store: TaskStore
+    let events: TaskEventHub
+    let http: HTTPServer
+    private let signalQueue = DispatchQueue(label: "bbs.signals")
+    private let signalSources: SignalSources
+
+    init(configuration: ServerConfiguration) throws {
+        let sink = LogSink(level: LogLevel(name: configuration.logLevel) ?? .info)
+        let logger = Logger(source: "bbs", sink: sink)
+        self.logger = logger
+
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        let walDirectory = (configuration.dataDir as NSString).appendingPathComponent("wal")
+        var options = WriteAheadLog.Options()
+        options.fsync = configuration.walFsync
+        let started = ContinuousClock.now
+        var recovery = TaskStoreRecovery()
+        journal = try WriteAheadLog(directory: walDirectory, options: options, logger: logger.session("wal")) { type, payload in
+            try recovery.apply(type: type, payload: payload)
+        }
+        logger.info("recovered", [
+            "tasks": String(recovery.tasks.count),
+            "records": String(recovery.records),
+            "duration": "\(ContinuousClock.now - started)",
+            "wal": walDirectory,
+        ])
+
+        store = TaskStore(recovered: recovery, journal: journal,
+                          machine: TaskStateMachine(maxTaskRetries: configuration.maxTaskRetries),
+                          clock: wallClockNanoseconds, logger: logger.session("task-store"))
+
+        events = TaskEventHub(logger: logger.session("events"))
+        store.observe { [events] commit in events.publish(commit) }
+
+        var router = Router()
+        TaskHandlers(store: store, events: events, logger: logger.session("handlers")).register(on: &router)
+
+        let address = try ListenAddress(parsing: configuration.listenAddress)
+        var httpConfiguration = HTTPServer.Configuration()
+        httpConfiguration.host = address.host
+        httpConfiguration.port = address.port
+        httpConfiguration.maxBodyBytes = configuration.maxRequestBodyBytes
+        httpConfiguration.requestTimeout = configuration.requestTimeout.duration
+        httpConfiguration.idleTimeout = configuration.idleTimeout.duration
+        http = HTTPServer(configuration: httpConfiguration, responder: router, logger: logger.session("http"))
+        signalSources = SignalSources(queue: signalQueue)
+    }
+
+    func start() throws {
+        try http.start()
+        logger.info("started", ["listen_address": "\(http.configuration.host):\(http.localPort)"])
+        signalSources.install([SIGTERM, SIGINT]) { [self] signal in
+            logger.info("signalled", ["signal": String(signal)])
+            shutdown()
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish, closes the log, exits 0.
+    private func shutdown() {
+        events.close()
+        http.shutdown(timeout: .seconds(10)) { [self] in
+            journal.close()
+            logger.info("exited")
+            exit(0)
+        }
+    }
+}
+
+/// Dispatch signal sources (the signals themselves are ignored so only the sources see
+/// them). Kept alive for the life of the process.
+final class SignalSources: @unchecked Sendable {
+    // Invariant: `sources` is only touched on `queue`.
+    private let queue: DispatchQueue
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(queue: DispatchQueue) { self.queue = queue }
+
+    func install(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
+        queue.sync {
+            for number in signals {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { handler(number) }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+}
+
+/// Unix time in nanoseconds, the reference's `clock.Now().UnixNano()`.
+@Sendable func wallClockNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}

@@ -1,0 +1,1 @@
+// BBSWAL: the write-ahead log (see docs/ARCHITECTURE.md).

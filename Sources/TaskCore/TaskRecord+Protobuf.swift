@@ -1,0 +1,142 @@
+import BBSModels
+import ProtoWire
+
+// How a TaskRecord travels: as the `Task` message of the API (messages.md §2.2), and as
+// the payload of journal records, which is the same `Task` message plus one field of our
+// own (the callback URL, so replay need not decode definitions):
+//
+//   1  TaskDefinition bytes (absent in `updateTask` records: the definition never changes)
+//   2–13  the Task fields, encoded as the Task message encodes them
+//   100   completion_callback_url (journal records only)
+
+extension TaskRecord {
+    private static let callbackURLField = 100
+
+    /// The `Task` message bytes, as `get`/`list.r3`/events return it.
+    public func taskProtobufBytes() -> [UInt8] {
+        var writer = ProtoWriter(capacity: definition.bytes.count + guid.utf8.count + domain.utf8.count + 64)
+        encodeTask(into: &writer, includingDefinition: true)
+        return writer.bytes
+    }
+
+    /// Writes the `Task` message's fields (not a length prefix) into `writer`.
+    public func encodeTask(into writer: inout ProtoWriter, includingDefinition: Bool) {
+        if includingDefinition {
+            writer.writeLengthDelimited(1, definition.bytes)
+        }
+        writer.writeString(2, guid)
+        writer.writeString(3, domain)
+        writer.writeInt64(4, createdAt)
+        writer.writeInt64(5, updatedAt)
+        writer.writeInt64(6, firstCompletedAt)
+        writer.writeInt32(7, state.rawValue)
+        writer.writeString(8, cellId)
+        writer.writeString(9, result)
+        writer.writeBool(10, failed)
+        writer.writeString(11, failureReason)
+        writer.writeInt32(12, rejectionCount)
+        writer.writeString(13, rejectionReason)
+    }
+
+    /// The journal payload for this task.
+    func encodedRecord(includingDefinition: Bool) -> [UInt8] {
+        var writer = ProtoWriter(capacity: (includingDefinition ? definition.bytes.count : 0) + 128)
+        encodeTask(into: &writer, includingDefinition: includingDefinition)
+        if includingDefinition {
+            writer.writeString(Self.callbackURLField, definition.completionCallbackURL)
+        }
+        return writer.bytes
+    }
+
+    /// Decodes a journal payload. An `updateTask` payload has no definition and takes it
+    /// from `previous`.
+    init(record bytes: [UInt8], previous: TaskRecord?) throws {
+        var reader = ProtoReader(bytes)
+        var definitionBytes: [UInt8]? = nil
+        var callbackURL = ""
+        self.init(guid: "", domain: "", definition: previous?.definition ?? StoredDefinition(bytes: [], completionCallbackURL: ""))
+        while let (field, wireType) = try reader.nextField() {
+            switch (field, wireType) {
+            case (1, .lengthDelimited): definitionBytes = try reader.readLengthDelimited()
+            case (2, .lengthDelimited): guid = try reader.readString()
+            case (3, .lengthDelimited): domain = try reader.readString()
+            case (4, .varint): createdAt = Int64(bitPattern: try reader.readVarint())
+            case (5, .varint): updatedAt = Int64(bitPattern: try reader.readVarint())
+            case (6, .varint): firstCompletedAt = Int64(bitPattern: try reader.readVarint())
+            case (7, .varint): state = TaskState(rawValue: Int32(truncatingIfNeeded: try reader.readVarint()))
+            case (8, .lengthDelimited): cellId = try reader.readString()
+            case (9, .lengthDelimited): result = try reader.readString()
+            case (10, .varint): failed = try reader.readVarint() != 0
+            case (11, .lengthDelimited): failureReason = try reader.readString()
+            case (12, .varint): rejectionCount = Int32(truncatingIfNeeded: try reader.readVarint())
+            case (13, .lengthDelimited): rejectionReason = try reader.readString()
+            case (Self.callbackURLField, .lengthDelimited): callbackURL = try reader.readString()
+            default: try reader.skipField(wireType)
+            }
+        }
+        if let definitionBytes {
+            definition = StoredDefinition(bytes: definitionBytes, completionCallbackURL: callbackURL)
+        } else if previous == nil {
+            throw TaskStoreRecoveryError(record: 0, reason: "task record without definition")
+        }
+    }
+
+    /// The guid of a journal payload, without decoding the rest.
+    static func guid(ofRecord bytes: [UInt8]) throws -> String {
+        var reader = ProtoReader(bytes)
+        while let (field, wireType) = try reader.nextField() {
+            if field == 2 && wireType == .lengthDelimited { return try reader.readString() }
+            try reader.skipField(wireType)
+        }
+        return ""
+    }
+
+    /// The task as a model value, its definition decoded (for old route revisions, JSON
+    /// and callbacks).
+    public func decoded() throws -> BBSTask {
+        var task = BBSTask()
+        task.taskDefinition = try TaskDefinition(protobuf: definition.bytes)
+        task.taskGuid = guid
+        task.domain = domain
+        task.createdAt = createdAt
+        task.updatedAt = updatedAt
+        task.firstCompletedAt = firstCompletedAt
+        task.state = state
+        task.cellId = cellId
+        task.result = result
+        task.failed = failed
+        task.failureReason = failureReason
+        task.rejectionCount = rejectionCount
+        task.rejectionReason = rejectionReason
+        return task
+    }
+}
+
+extension StoredDefinition {
+    /// The canonical stored form of a validated definition.
+    public init(_ definition: TaskDefinition) {
+        self.init(bytes: definition.protobufBytes(), completionCallbackURL: definition.completionCallbackUrl)
+    }
+}
+
+extension TaskStore {
+    static func encodeDomain(_ domain: String, expiry: Int64) -> [UInt8] {
+        var writer = ProtoWriter(capacity: domain.utf8.count + 16)
+        writer.writeString(1, domain)
+        writer.writeInt64(2, expiry)
+        return writer.bytes
+    }
+
+    static func decodeDomain(_ bytes: [UInt8]) throws -> (String, Int64) {
+        var reader = ProtoReader(bytes)
+        var domain = "", expiry: Int64 = 0
+        while let (field, wireType) = try reader.nextField() {
+            switch (field, wireType) {
+            case (1, .lengthDelimited): domain = try reader.readString()
+            case (2, .varint): expiry = Int64(bitPattern: try reader.readVarint())
+            default: try reader.skipField(wireType)
+            }
+        }
+        return (domain, expiry)
+    }
+}

@@ -1,0 +1,446 @@
+import BBSLog
+import BBSModels
+import Dispatch
+import Synchronization
+
+/// The tasks, in memory, indexed by guid, domain and cell, made durable by a journal.
+///
+/// Every mutation runs under one lock: look the task up, let `TaskStateMachine` decide,
+/// append the resulting record to the journal (so journal order is commit order), update
+/// the indexes. The caller is answered only once the journal reports the record durable
+/// (group commit: many writers share one fsync), and observers see committed changes in
+/// that same order, after they are durable. The lock is never held across I/O.
+///
+/// Reads never show a change that could still be lost: a read that would return (or
+/// depend on the absence of) a record whose journal write is still in flight waits for
+/// that write to be durable first. Reads of settled data answer at once.
+public final class TaskStore: Sendable {
+    /// A committed change, delivered to observers in commit order once durable.
+    public struct Commit: Sendable {
+        public let transition: TaskTransition
+        public let sequence: UInt64
+    }
+
+    /// The journal record types (docs/ARCHITECTURE.md "Write-ahead log records").
+    enum RecordType: UInt8 {
+        /// A whole task, definition included (desire; snapshots).
+        case putTask = 1
+        /// A task's own fields without the definition (every later change).
+        case updateTask = 2
+        /// A task was removed; payload = guid.
+        case removeTask = 3
+        /// A domain and its expiry.
+        case putDomain = 4
+    }
+
+    private struct Entry: Sendable {
+        var record: TaskRecord
+        /// The journal sequence of the record's latest write.
+        var sequence: UInt64
+    }
+
+    /// Everything the lock protects.
+    private struct State: Sendable {
+        var tasks: [String: Entry] = [:]
+        var byDomain: [String: Set<String>] = [:]
+        var byCell: [String: Set<String>] = [:]
+        /// Domain -> expiry (Unix ns; `Int64.max` = never).
+        var domains: [String: Int64] = [:]
+        /// Guids removed by writes that are not yet durable, with the removal's sequence.
+        var pendingRemovals: [String: UInt64] = [:]
+        /// The sequence of the latest append (0 before any).
+        var lastSequence: UInt64 = 0
+        var compacting = false
+        /// Bytes of the last snapshot: compacting more often than the log grows by that
+        /// much would rewrite the whole state for little gain.
+        var lastSnapshotBytes = 0
+        var observers: [@Sendable (Commit) -> Void] = []
+
+        mutating func insert(_ record: TaskRecord, sequence: UInt64) {
+            tasks[record.guid] = Entry(record: record, sequence: sequence)
+            byDomain[record.domain, default: []].insert(record.guid)
+            if !record.cellId.isEmpty { byCell[record.cellId, default: []].insert(record.guid) }
+        }
+
+        mutating func replace(_ before: TaskRecord, with after: TaskRecord, sequence: UInt64) {
+            if before.cellId != after.cellId {
+                if !before.cellId.isEmpty { removeIndex(&byCell, before.cellId, before.guid) }
+                if !after.cellId.isEmpty { byCell[after.cellId, default: []].insert(after.guid) }
+            }
+            tasks[after.guid] = Entry(record: after, sequence: sequence)
+        }
+
+        mutating func remove(_ record: TaskRecord) {
+            tasks[record.guid] = nil
+            removeIndex(&byDomain, record.domain, record.guid)
+            if !record.cellId.isEmpty { removeIndex(&byCell, record.cellId, record.guid) }
+        }
+
+        private func removeIndex(_ index: inout [String: Set<String>], _ key: String, _ guid: String) {
+            index[key]?.remove(guid)
+            if index[key]?.isEmpty == true { index[key] = nil }
+        }
+    }
+
+    private let state: Mutex<State>
+    private let journal: any TaskJournal
+    private let machine: TaskStateMachine
+    private let clock: @Sendable () -> Int64
+    private let logger: Logger
+    /// Compact when this many bytes were appended since the last snapshot (and the log is
+    /// at least twice the size a snapshot would have).
+    private let compactionThreshold: Int
+    private let compactionQueue = DispatchQueue(label: "bbs.task-store.compaction", qos: .utility)
+
+    /// - Parameters:
+    ///   - recovered: the state replayed from the journal (`TaskStoreRecovery`).
+    ///   - clock: Unix time in nanoseconds.
+    public init(recovered: TaskStoreRecovery, journal: any TaskJournal, machine: TaskStateMachine,
+                clock: @escaping @Sendable () -> Int64, logger: Logger,
+                compactionThreshold: Int = 64 << 20) {
+        var state = State()
+        for record in recovered.tasks.values { state.insert(record, sequence: 0) }
+        state.domains = recovered.domains
+        state.lastSequence = journal.durableSequence
+        self.state = Mutex(state)
+        self.journal = journal
+        self.machine = machine
+        self.clock = clock
+        self.logger = logger
+        self.compactionThreshold = compactionThreshold
+    }
+
+    /// Registers `observer` for every later commit. Observers run on the journal's
+    /// completion queue, in commit order; they must return quickly.
+    public func observe(_ observer: @escaping @Sendable (Commit) -> Void) {
+        state.withLock { $0.observers.append(observer) }
+    }
+
+    // MARK: - Writes
+
+    /// Applies `command` to the task `guid` and answers once the outcome is durable.
+    public func apply(_ command: TaskCommand, guid: String,
+                      completion: @escaping @Sendable (Result<TaskTransition, BBSError>) -> Void) {
+        let now = clock()
+        let outcome: Outcome = state.withLock { state in
+            let current = state.tasks[guid]
+            switch machine.apply(command, guid: guid, to: current?.record, now: now) {
+            case .failure(let error):
+                return .answer(.failure(error), after: dependency(of: guid, current: current, in: state))
+            case .success(let transition):
+                let record: (RecordType, [UInt8])
+                switch transition {
+                case .unchanged:
+                    return .answer(.success(transition), after: dependency(of: guid, current: current, in: state))
+                case .created(let task):
+                    record = (.putTask, task.encodedRecord(includingDefinition: true))
+                case .changed(_, let after):
+                    record = (.updateTask, after.encodedRecord(includingDefinition: false))
+                case .removed:
+                    record = (.removeTask, Array(guid.utf8))
+                }
+                let sequence: UInt64
+                do {
+                    sequence = try journal.append(type: record.0.rawValue, payload: record.1)
+                } catch {
+                    return .answer(.failure(Self.journalError(error)), after: 0)
+                }
+                state.lastSequence = sequence
+                switch transition {
+                case .created(let task):
+                    state.insert(task, sequence: sequence)
+                    state.pendingRemovals[guid] = nil
+                case .changed(_, let after):
+                    // Index by what was stored (for reject past the limit, `before` is the
+                    // intermediate rejected task, not the stored one).
+                    if let stored = current?.record { state.replace(stored, with: after, sequence: sequence) }
+                case .removed(let task):
+                    state.remove(task)
+                    state.pendingRemovals[guid] = sequence
+                case .unchanged:
+                    break
+                }
+                return .committed(transition, sequence: sequence, observers: state.observers,
+                                  compact: shouldCompact(&state))
+            }
+        }
+
+        switch outcome {
+        case .answer(let result, let dependency):
+            whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? result) }
+        case .committed(let transition, let sequence, let observers, let compact):
+            journal.whenDurable(sequence) { [self] result in
+                switch result {
+                case .success:
+                    if case .removed = transition { forgetRemoval(of: transition, sequence: sequence) }
+                    let commit = Commit(transition: transition, sequence: sequence)
+                    for observer in observers { observer(commit) }
+                    completion(.success(transition))
+                case .failure(let error):
+                    completion(.failure(Self.journalError(error)))
+                }
+            }
+            if compact { startCompaction() }
+        }
+    }
+
+    /// Records `domain` as fresh for `ttl` seconds (0 = forever), as `/v1/domains/upsert`.
+    public func upsertDomain(_ domain: String, ttl: UInt32,
+                             completion: @escaping @Sendable (Result<Void, BBSError>) -> Void) {
+        let now = clock()
+        let expiry = ttl == 0 ? Int64.max : now &+ Int64(ttl) * 1_000_000_000
+        let appended: Result<UInt64, BBSError> = state.withLock { state in
+            do {
+                let sequence = try journal.append(
+                    type: RecordType.putDomain.rawValue, payload: Self.encodeDomain(domain, expiry: expiry))
+                state.lastSequence = sequence
+                state.domains[domain] = expiry
+                return .success(sequence)
+            } catch {
+                return .failure(Self.journalError(error))
+            }
+        }
+        switch appended {
+        case .failure(let error): completion(.failure(error))
+        case .success(let sequence):
+            journal.whenDurable(sequence) { result in
+                completion(result.mapError { Self.journalError($0) })
+            }
+        }
+    }
+
+    // MARK: - Reads
+
+    /// The task `guid`, or nil.
+    public func task(guid: String, completion: @escaping @Sendable (Result<TaskRecord?, BBSError>) -> Void) {
+        let (record, dependency): (TaskRecord?, UInt64) = state.withLock { state in
+            let entry = state.tasks[guid]
+            return (entry?.record, self.dependency(of: guid, current: entry, in: state))
+        }
+        whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(record)) }
+    }
+
+    /// Every task matching both filters (an empty filter matches everything), in no
+    /// particular order, as `TasksRequest` asks.
+    public func tasks(domain: String = "", cellId: String = "",
+                      completion: @escaping @Sendable (Result<[TaskRecord], BBSError>) -> Void) {
+        let (records, dependency): ([TaskRecord], UInt64) = state.withLock { state in
+            (Self.select(domain: domain, cellId: cellId, in: state), state.lastSequence)
+        }
+        whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(records)) }
+    }
+
+    /// Domains whose ttl has not run out, sorted.
+    public func freshDomains(completion: @escaping @Sendable (Result<[String], BBSError>) -> Void) {
+        let now = clock()
+        let (domains, dependency): ([String], UInt64) = state.withLock { state in
+            (state.domains.filter { $0.value > now }.keys.sorted(), state.lastSequence)
+        }
+        whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(domains)) }
+    }
+
+    /// A consistent copy of every task (convergence scans, backups, metrics). Includes
+    /// changes whose journal write may still be in flight.
+    public func snapshotOfTasks() -> [TaskRecord] {
+        state.withLock { state in state.tasks.values.map(\.record) }
+    }
+
+    /// The number of stored tasks.
+    public var count: Int { state.withLock { $0.tasks.count } }
+
+    private static func select(domain: String, cellId: String, in state: State) -> [TaskRecord] {
+        func records(_ guids: Set<String>?) -> [TaskRecord] {
+            guard let guids else { return [] }
+            var out: [TaskRecord] = []
+            out.reserveCapacity(guids.count)
+            for guid in guids {
+                guard let record = state.tasks[guid]?.record else { continue }
+                if !domain.isEmpty && record.domain != domain { continue }
+                if !cellId.isEmpty && record.cellId != cellId { continue }
+                out.append(record)
+            }
+            return out
+        }
+        switch (domain.isEmpty, cellId.isEmpty) {
+        case (true, true): return state.tasks.values.map(\.record)
+        case (false, true): return records(state.byDomain[domain])
+        case (true, false): return records(state.byCell[cellId])
+        case (false, false):
+            let byDomain = state.byDomain[domain], byCell = state.byCell[cellId]
+            return (byDomain?.count ?? 0) <= (byCell?.count ?? 0) ? records(byDomain) : records(byCell)
+        }
+    }
+
+    // MARK: - Durability plumbing
+
+    private enum Outcome {
+        /// Answer without writing, once `after` (a sequence, 0 = none) is durable.
+        case answer(Result<TaskTransition, BBSError>, after: UInt64)
+        case committed(TaskTransition, sequence: UInt64, observers: [@Sendable (Commit) -> Void], compact: Bool)
+    }
+
+    /// The journal sequence an answer about `guid` depends on: its latest write, or the
+    /// removal of it, if that write is not known durable yet.
+    private func dependency(of guid: String, current: Entry?, in state: State) -> UInt64 {
+        let sequence = current?.sequence ?? state.pendingRemovals[guid] ?? 0
+        return sequence > journal.durableSequence ? sequence : 0
+    }
+
+    /// Runs `body` once `sequence` is durable (at once for 0 or an already durable one),
+    /// with the journal's error if it failed.
+    private func whenDurable(_ sequence: UInt64, _ body: @escaping @Sendable (BBSError?) -> Void) {
+        guard sequence > 0 && sequence > journal.durableSequence else {
+            body(nil)
+            return
+        }
+        journal.whenDurable(sequence) { result in
+            switch result {
+            case .success: body(nil)
+            case .failure(let error): body(Self.journalError(error))
+            }
+        }
+    }
+
+    private func forgetRemoval(of transition: TaskTransition, sequence: UInt64) {
+        guard case .removed(let task) = transition else { return }
+        state.withLock { state in
+            if state.pendingRemovals[task.guid] == sequence { state.pendingRemovals[task.guid] = nil }
+        }
+    }
+
+    /// A journal failure as the API reports it. The log has stopped: no write is
+    /// accepted until the operator restarts the server (which replays what is durable).
+    static func journalError(_ error: any Error) -> BBSError {
+        if let error = error as? BBSError { return error }
+        return BBSError(type: .unknownError, message: "write-ahead log failed: \(error)")
+    }
+
+    // MARK: - Compaction
+
+    private func shouldCompact(_ state: inout State) -> Bool {
+        guard !state.compacting,
+              journal.bytesSinceSnapshot >= max(compactionThreshold, state.lastSnapshotBytes) else { return false }
+        state.compacting = true
+        return true
+    }
+
+    /// Snapshots the current state now and lets the journal drop the records it covers
+    /// (also what happens automatically past the compaction threshold). Completes with
+    /// the number of tasks in the snapshot.
+    public func compact(completion: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+        let claimed = state.withLock { state in
+            if state.compacting { return false }
+            state.compacting = true
+            return true
+        }
+        guard claimed else {
+            completion(.failure(TaskStoreBusyError()))
+            return
+        }
+        startCompaction(completion: completion)
+    }
+
+    /// Takes the copy under the lock (copy-on-write makes it cheap until the next write)
+    /// and writes the snapshot on a background queue. The caller has set `compacting`.
+    private func startCompaction(completion: (@Sendable (Result<Int, any Error>) -> Void)? = nil) {
+        let taken: Result<(JournalSnapshotPoint, [String: Entry], [String: Int64]), any Error> = state.withLock { state in
+            Result { (try journal.beginSnapshot(), state.tasks, state.domains) }
+        }
+        let point: JournalSnapshotPoint, tasks: [String: Entry], domains: [String: Int64]
+        switch taken {
+        case .success(let values):
+            (point, tasks, domains) = values
+        case .failure(let error):
+            logger.error("compaction-failed", ["error": "\(error)"])
+            state.withLock { $0.compacting = false }
+            completion?(.failure(error))
+            return
+        }
+        compactionQueue.async { [self] in
+            let started = ContinuousClock.now
+            var bytes = 0
+            let result = Result<Int, any Error> {
+                try journal.writeSnapshot(at: point) { emit in
+                    for (domain, expiry) in domains {
+                        let payload = Self.encodeDomain(domain, expiry: expiry)
+                        bytes += payload.count
+                        try emit(RecordType.putDomain.rawValue, payload)
+                    }
+                    for entry in tasks.values {
+                        let payload = entry.record.encodedRecord(includingDefinition: true)
+                        bytes += payload.count
+                        try emit(RecordType.putTask.rawValue, payload)
+                    }
+                }
+                return tasks.count
+            }
+            switch result {
+            case .success:
+                logger.info("compaction-complete", [
+                    "tasks": String(tasks.count),
+                    "duration": "\(ContinuousClock.now - started)",
+                ])
+            case .failure(let error):
+                logger.error("compaction-failed", ["error": "\(error)"])
+            }
+            let snapshotBytes = bytes
+            state.withLock { state in
+                state.compacting = false
+                if case .success = result { state.lastSnapshotBytes = snapshotBytes }
+            }
+            completion?(result)
+        }
+    }
+}
+
+/// `compact` was called while a compaction was already running.
+public struct TaskStoreBusyError: Error, CustomStringConvertible {
+    public var description: String { "a compaction is already running" }
+}
+
+/// The store's state rebuilt from journal records (snapshot first, then later records).
+/// `WriteAheadLog` feeds it through `apply(type:payload:)` while it replays.
+public struct TaskStoreRecovery: Sendable {
+    public private(set) var tasks: [String: TaskRecord] = [:]
+    public private(set) var domains: [String: Int64] = [:]
+    public private(set) var records = 0
+
+    public init() {}
+
+    /// Applies one journal record. Throws on a record that cannot be understood, which
+    /// stops the server from starting on a log it cannot read.
+    public mutating func apply(type: UInt8, payload: [UInt8]) throws {
+        records += 1
+        guard let kind = TaskStore.RecordType(rawValue: type) else {
+            throw TaskStoreRecoveryError(record: records, reason: "unknown record type \(type)")
+        }
+        do {
+            switch kind {
+            case .putTask:
+                let record = try TaskRecord(record: payload, previous: nil)
+                tasks[record.guid] = record
+            case .updateTask:
+                let guid = try TaskRecord.guid(ofRecord: payload)
+                guard let previous = tasks[guid] else {
+                    throw TaskStoreRecoveryError(record: records, reason: "update of unknown task \(guid)")
+                }
+                tasks[guid] = try TaskRecord(record: payload, previous: previous)
+            case .removeTask:
+                tasks[String(decoding: payload, as: UTF8.self)] = nil
+            case .putDomain:
+                let (domain, expiry) = try TaskStore.decodeDomain(payload)
+                domains[domain] = expiry
+            }
+        } catch let error as TaskStoreRecoveryError {
+            throw error
+        } catch {
+            throw TaskStoreRecoveryError(record: records, reason: "undecodable \(kind) record: \(error)")
+        }
+    }
+}
+
+public struct TaskStoreRecoveryError: Error, CustomStringConvertible {
+    public let record: Int
+    public let reason: String
+    public var description: String { "journal record \(record): \(reason)" }
+}
