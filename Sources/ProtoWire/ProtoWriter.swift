@@ -171,6 +171,25 @@ public struct ProtoWriter {
         writeRawBytes(payload)
     }
 
+    /// A `repeated string` field: one key per element, empty elements included.
+    public mutating func writeRepeatedString(_ field: Int, _ values: [String]) {
+        for value in values { writeExplicitString(field, value) }
+    }
+
+    /// A `repeated uint32` field in the unpacked form (`[packed = false]`): one key and one
+    /// varint per element, zeros included.
+    public mutating func writeUnpackedUInt32(_ field: Int, _ values: [UInt32]) {
+        for value in values {
+            writeKey(field, .varint)
+            writeVarint(UInt64(value))
+        }
+    }
+
+    /// A repeated sub-message field: one length-delimited record per element, in order.
+    public mutating func writeRepeatedMessage<Message: ProtoMessage>(_ field: Int, _ messages: [Message]) {
+        for message in messages { writeMessage(field, message) }
+    }
+
     /// A sub-message, always written: a present-but-empty message is its key and `00`.
     public mutating func writeMessage(_ field: Int, _ message: some ProtoMessage) {
         writeKey(field, .lengthDelimited)
