@@ -1,1 +1,0 @@
-// ProtoWire: the generic protobuf binary runtime (see docs/ARCHITECTURE.md).
