@@ -1,1 +1,0 @@
-// BBSWAL: the write-ahead log (see docs/ARCHITECTURE.md).
