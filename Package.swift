@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "BBSWALTests", dependencies: ["BBSWAL", "BBSPosix", "BBSLog"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
         .testTarget(name: "BBSModelsTests", dependencies: ["BBSModels", "ProtoWire"]),
-        .testTarget(name: "TaskCoreTests", dependencies: ["TaskCore", "BBSModels", "ProtoWire", "BBSLog"]),
+        .testTarget(name: "TaskCoreTests", dependencies: ["TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog"]),
         .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog"]),
     ],

@@ -1,3 +1,5 @@
+import BBSWAL
+
 /// What the task store needs from a durable log. `WriteAheadLog` is the real one; the
 /// store's unit tests use an in-memory journal.
 ///
@@ -42,13 +44,5 @@ public protocol TaskJournal: AnyObject, Sendable {
     func close()
 }
 
-/// Where a snapshot cuts the log: the last sequence it covers and the first segment
-/// it does not.
-public struct JournalSnapshotPoint: Sendable, Hashable {
-    public let lastSequence: UInt64
-    public let nextSegment: UInt64
-    public init(lastSequence: UInt64, nextSegment: UInt64) {
-        self.lastSequence = lastSequence
-        self.nextSegment = nextSegment
-    }
-}
+/// The write-ahead log is the store's journal (`JournalSnapshotPoint` comes from BBSWAL).
+extension WriteAheadLog: TaskJournal {}

@@ -1,5 +1,6 @@
 import BBSLog
 import BBSModels
+import BBSWAL
 import Dispatch
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Synchronization
+import BBSWAL
 import TaskCore
 
 /// A journal that keeps records in memory and makes them durable only when the test

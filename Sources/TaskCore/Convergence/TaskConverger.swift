@@ -22,7 +22,9 @@ public final class TaskConverger: Sendable {
     private let clock: @Sendable () -> Int64
     private let logger: Logger
     private let queue = DispatchQueue(label: "bbs.task-converger")
-    private let timer = Mutex<(any DispatchSourceTimer)?>(nil)
+    /// Dispatch sources are thread-safe; the timer is created once and only scheduled,
+    /// resumed and cancelled through their own API.
+    nonisolated(unsafe) private let timer: any DispatchSourceTimer
     /// Passes do not overlap: a tick that finds one running is skipped.
     private let running = Mutex(false)
 
@@ -36,22 +38,21 @@ public final class TaskConverger: Sendable {
         self.callbacks = callbacks
         self.clock = clock
         self.logger = logger
+        self.timer = DispatchSource.makeTimerSource(queue: queue)
     }
 
     /// Starts the periodic passes; the first runs after one interval, as the reference's.
     public func start(every interval: Duration) {
-        let source = DispatchSource.makeTimerSource(queue: queue)
         let nanoseconds = Int(interval.components.seconds) * 1_000_000_000
             + Int(interval.components.attoseconds / 1_000_000_000)
-        source.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
-                        leeway: .milliseconds(100))
-        source.setEventHandler { [self] in runPass {} }
-        timer.withLock { $0 = source }
-        source.resume()
+        timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
+                       leeway: .milliseconds(100))
+        timer.setEventHandler { [self] in runPass {} }
+        timer.resume()
     }
 
     public func stop() {
-        timer.withLock { $0?.cancel(); $0 = nil }
+        timer.cancel()
     }
 
     /// Hands every Completed task that has a callback URL to the callback workers. Called
