@@ -5,16 +5,17 @@ import ProtoWire
 import TaskCore
 
 /// The task, ping and domain routes (as the reference's `handlers/task_handlers.go`):
-/// each handler decodes the request, validates it, calls the store and encodes the
-/// answer. The rules live in `TaskStateMachine` and the validators; handlers only
-/// translate between HTTP and those.
+/// each handler decodes the request, validates it, calls the controller (writes) or the
+/// store (reads) and encodes the answer. The rules live in `TaskStateMachine` and the
+/// validators; handlers only translate between HTTP and those.
 public struct TaskHandlers: Sendable {
-    let store: TaskStore
+    let controller: TaskController
     let events: TaskEventHub
     let logger: Logger
+    var store: TaskStore { controller.store }
 
-    public init(store: TaskStore, events: TaskEventHub, logger: Logger) {
-        self.store = store
+    public init(controller: TaskController, events: TaskEventHub, logger: Logger) {
+        self.controller = controller
         self.events = events
         self.logger = logger
     }
@@ -105,7 +106,7 @@ public struct TaskHandlers: Sendable {
         if revision == .r1 {
             definition = definition.upgradedFromR1VolumeMounts()
         }
-        store.apply(.desire(domain: message.domain, definition: StoredDefinition(definition)), guid: message.taskGuid) { result in
+        controller.apply(.desire(domain: message.domain, definition: StoredDefinition(definition)), guid: message.taskGuid) { result in
             respond(RPC.outcome(TaskLifecycleResponse.self, result.failureValue))
         }
     }
@@ -173,7 +174,7 @@ public struct TaskHandlers: Sendable {
     private func start(_ request: HTTPRequest, _ respond: @escaping RPC.Respond) {
         guard let message = RPC.decodeValid(request, as: StartTaskRequest.self, answering: StartTaskResponse.self, respond)
         else { return }
-        store.apply(.start(cellId: message.cellId), guid: message.taskGuid) { result in
+        controller.apply(.start(cellId: message.cellId), guid: message.taskGuid) { result in
             switch result {
             case .success(.changed):
                 respond(RPC.response(StartTaskResponse(shouldStart: true)))
@@ -194,7 +195,7 @@ public struct TaskHandlers: Sendable {
         guard let message = RPC.decodeValid(request, as: Request.self, answering: TaskLifecycleResponse.self, respond)
         else { return }
         let (guid, command) = command(message)
-        store.apply(command, guid: guid) { result in
+        controller.apply(command, guid: guid) { result in
             respond(RPC.outcome(TaskLifecycleResponse.self, result.failureValue))
         }
     }

@@ -12,7 +12,10 @@ final class BBSServerProcess: Sendable {
     let journal: WriteAheadLog
     let store: TaskStore
     let events: TaskEventHub
+    let converger: TaskConverger
+    let outbound: OutboundHTTP
     let http: HTTPServer
+    private let convergeInterval: Duration
     private let signalQueue = DispatchQueue(label: "bbs.signals")
     private let signalSources: SignalSources
 
@@ -44,8 +47,22 @@ final class BBSServerProcess: Sendable {
         events = TaskEventHub(logger: logger.session("events"))
         store.observe { [events] commit in events.publish(commit) }
 
+        outbound = OutboundHTTP(timeout: configuration.communicationTimeout.duration)
+        let callbacks = CompletionCallbackWorkers(
+            store: store, transport: URLSessionCallbackTransport(http: outbound),
+            workers: configuration.taskCallbackWorkers, logger: logger.session("task-callback"))
+        var auctioneer: AuctioneerClient?
+        if !configuration.auctioneerAddress.isEmpty, let address = URL(string: configuration.auctioneerAddress) {
+            auctioneer = AuctioneerClient(http: outbound, address: address, logger: logger.session("auctioneer"))
+        }
+        converger = TaskConverger(store: store, durations: configuration.convergenceDurations, cells: nil,
+                                  auctioneer: auctioneer, callbacks: callbacks, clock: wallClockNanoseconds,
+                                  logger: logger.session("converger"))
+        convergeInterval = configuration.convergeRepeatInterval.duration
+        let controller = TaskController(store: store, auctioneer: auctioneer, callbacks: callbacks)
+
         var router = Router()
-        TaskHandlers(store: store, events: events, logger: logger.session("handlers")).register(on: &router)
+        TaskHandlers(controller: controller, events: events, logger: logger.session("handlers")).register(on: &router)
 
         let address = try ListenAddress(parsing: configuration.listenAddress)
         var httpConfiguration = HTTPServer.Configuration()
@@ -60,6 +77,8 @@ final class BBSServerProcess: Sendable {
 
     func start() throws {
         try http.start()
+        converger.resumeOwedCallbacks()
+        converger.start(every: convergeInterval)
         logger.info("started", ["listen_address": "\(http.configuration.host):\(http.localPort)"])
         signalSources.install([SIGTERM, SIGINT]) { [self] signal in
             logger.info("signalled", ["signal": String(signal)])
@@ -69,6 +88,7 @@ final class BBSServerProcess: Sendable {
 
     /// Stops accepting, lets in-flight requests finish, closes the log, exits 0.
     private func shutdown() {
+        converger.stop()
         events.close()
         http.shutdown(timeout: .seconds(10)) { [self] in
             journal.close()

@@ -1,21 +1,15 @@
 import BBSLog
 import Foundation
+import TaskCore
 
 /// The `--config` file: JSON with the reference's `bbs.json` key names where they apply
 /// (`listen_address`, `max_task_retries`, `log_level`, ...) plus our own (`data_dir`, ...).
 /// Keys the server does not use (database settings of a real bbs.json, say) are ignored,
 /// as the reference ignores unknown keys. `Config/README.md` documents every key.
 struct ServerConfiguration: Decodable, Sendable {
+    // MARK: API listener
     /// `host:port` of the API listener; `[::1]:8889` for IPv6, `:8889` for every address.
     var listenAddress = "127.0.0.1:8889"
-    /// Where the write-ahead log lives (relative paths are relative to the working directory).
-    var dataDir = "./data"
-    /// Rejections that return a task to Pending before the next one fails it.
-    var maxTaskRetries = 3
-    /// debug, info, error or fatal.
-    var logLevel = "info"
-    /// fdatasync the log before answering a write. Turn off only for throwaway servers.
-    var walFsync = true
     /// Requests with a larger body get 413.
     var maxRequestBodyBytes = 16 << 20
     /// A request whose head or body stalls this long gets 408.
@@ -23,30 +17,78 @@ struct ServerConfiguration: Decodable, Sendable {
     /// Idle keep-alive connections are closed after this (well above Go's 90 s pool).
     var idleTimeout = GoDuration.seconds(300)
 
+    // MARK: Storage
+    /// Where the write-ahead log lives (relative paths are relative to the working directory).
+    var dataDir = "./data"
+    /// fdatasync the log before answering a write. Turn off only for throwaway servers.
+    var walFsync = true
+
+    // MARK: Task rules (the reference's keys and defaults)
+    /// Rejections that return a task to Pending before the next one fails it.
+    var maxTaskRetries = 3
+    var convergeRepeatInterval = GoDuration.seconds(30)
+    var kickTaskDuration = GoDuration.seconds(30)
+    var expirePendingTaskDuration = GoDuration.seconds(1800)
+    var expireCompletedTaskDuration = GoDuration.seconds(120)
+    /// Completion callbacks delivered at once.
+    var taskCallbackWorkers = 1000
+    /// Timeout of every outbound call (callbacks, auctioneer).
+    var communicationTimeout = GoDuration.seconds(10)
+    /// `http(s)://host:port` of the auctioneer; empty: no auctions are requested.
+    var auctioneerAddress = ""
+
+    // MARK: Logging
+    /// debug, info, error or fatal.
+    var logLevel = "info"
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listenAddress = "listen_address"
-        case dataDir = "data_dir"
-        case maxTaskRetries = "max_task_retries"
-        case logLevel = "log_level"
-        case walFsync = "wal_fsync"
         case maxRequestBodyBytes = "max_request_body_bytes"
         case requestTimeout = "request_timeout"
         case idleTimeout = "idle_timeout"
+        case dataDir = "data_dir"
+        case walFsync = "wal_fsync"
+        case maxTaskRetries = "max_task_retries"
+        case convergeRepeatInterval = "converge_repeat_interval"
+        case kickTaskDuration = "kick_task_duration"
+        case expirePendingTaskDuration = "expire_pending_task_duration"
+        case expireCompletedTaskDuration = "expire_completed_task_duration"
+        case taskCallbackWorkers = "task_callback_workers"
+        case communicationTimeout = "communication_timeout"
+        case auctioneerAddress = "auctioneer_address"
+        case logLevel = "log_level"
     }
 
     init() {}
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = ServerConfiguration()
-        listenAddress = try c.decodeIfPresent(String.self, forKey: .listenAddress) ?? defaults.listenAddress
-        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? defaults.dataDir
-        maxTaskRetries = try c.decodeIfPresent(Int.self, forKey: .maxTaskRetries) ?? defaults.maxTaskRetries
-        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
-        walFsync = try c.decodeIfPresent(Bool.self, forKey: .walFsync) ?? defaults.walFsync
-        maxRequestBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBodyBytes) ?? defaults.maxRequestBodyBytes
-        requestTimeout = try c.decodeIfPresent(GoDuration.self, forKey: .requestTimeout) ?? defaults.requestTimeout
-        idleTimeout = try c.decodeIfPresent(GoDuration.self, forKey: .idleTimeout) ?? defaults.idleTimeout
+        func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
+            if let present = try c.decodeIfPresent(T.self, forKey: key) { value = present }
+        }
+        try read(.listenAddress, into: &listenAddress)
+        try read(.maxRequestBodyBytes, into: &maxRequestBodyBytes)
+        try read(.requestTimeout, into: &requestTimeout)
+        try read(.idleTimeout, into: &idleTimeout)
+        try read(.dataDir, into: &dataDir)
+        try read(.walFsync, into: &walFsync)
+        try read(.maxTaskRetries, into: &maxTaskRetries)
+        try read(.convergeRepeatInterval, into: &convergeRepeatInterval)
+        try read(.kickTaskDuration, into: &kickTaskDuration)
+        try read(.expirePendingTaskDuration, into: &expirePendingTaskDuration)
+        try read(.expireCompletedTaskDuration, into: &expireCompletedTaskDuration)
+        try read(.taskCallbackWorkers, into: &taskCallbackWorkers)
+        try read(.communicationTimeout, into: &communicationTimeout)
+        try read(.auctioneerAddress, into: &auctioneerAddress)
+        try read(.logLevel, into: &logLevel)
+    }
+
+    var convergenceDurations: ConvergenceDurations {
+        var durations = ConvergenceDurations()
+        durations.kickTask = kickTaskDuration.nanoseconds
+        durations.expirePendingTask = expirePendingTaskDuration.nanoseconds
+        durations.expireCompletedTask = expireCompletedTaskDuration.nanoseconds
+        return durations
     }
 
     /// Reads and checks `path`; every problem is reported with the key it concerns.
@@ -81,8 +123,17 @@ struct ServerConfiguration: Decodable, Sendable {
         guard maxTaskRetries >= 0 else { throw ConfigurationError("max_task_retries must be >= 0") }
         guard maxRequestBodyBytes > 0 else { throw ConfigurationError("max_request_body_bytes must be > 0") }
         guard !dataDir.isEmpty else { throw ConfigurationError("data_dir must not be empty") }
-        guard requestTimeout.nanoseconds > 0, idleTimeout.nanoseconds > 0 else {
-            throw ConfigurationError("request_timeout and idle_timeout must be positive")
+        for (key, duration) in [("request_timeout", requestTimeout), ("idle_timeout", idleTimeout),
+                                ("converge_repeat_interval", convergeRepeatInterval),
+                                ("kick_task_duration", kickTaskDuration),
+                                ("expire_pending_task_duration", expirePendingTaskDuration),
+                                ("expire_completed_task_duration", expireCompletedTaskDuration),
+                                ("communication_timeout", communicationTimeout)] where duration.nanoseconds <= 0 {
+            throw ConfigurationError("\(key) must be a positive duration")
+        }
+        guard taskCallbackWorkers > 0 else { throw ConfigurationError("task_callback_workers must be > 0") }
+        if !auctioneerAddress.isEmpty, URL(string: auctioneerAddress)?.host == nil {
+            throw ConfigurationError("auctioneer_address \"\(auctioneerAddress)\" is not an http(s) URL")
         }
     }
 
