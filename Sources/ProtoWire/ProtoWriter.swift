@@ -59,6 +59,10 @@ public struct ProtoWriter {
             countedBytes += Self.varintSize(value)
             return
         }
+        if value < 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value))
+            return
+        }
         var remaining = value
         while remaining >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: remaining) | 0x80)
@@ -76,6 +80,7 @@ public struct ProtoWriter {
 
     /// Appends bytes as they are: already-encoded fields, such as a message's unknown fields.
     public mutating func writeRawBytes(_ raw: [UInt8]) {
+        if raw.isEmpty { return }
         if isCounting {
             countedBytes += raw.count
         } else {
