@@ -176,6 +176,26 @@ public struct ProtoWriter {
         writeRawBytes(payload)
     }
 
+    /// A sub-message whose fields `writeFields` writes (no key or length of its own), for
+    /// messages assembled from parts, such as stored bytes plus a few fields: the fields are
+    /// counted first, then written in place, so no intermediate array is built.
+    /// `writeFields` runs twice and must write the same fields both times.
+    public mutating func writeNested(_ field: Int, _ writeFields: (inout ProtoWriter) -> Void) {
+        writeKey(field, .lengthDelimited)
+        if isCounting {
+            let before = countedBytes
+            writeFields(&self)
+            countedBytes += Self.varintSize(UInt64(countedBytes - before))
+        } else {
+            var counter = ProtoWriter.sizeCounter()
+            writeFields(&counter)
+            writeVarint(UInt64(counter.count))
+            let start = bytes.count
+            writeFields(&self)
+            assert(bytes.count - start == counter.count, "nested fields wrote \(bytes.count - start) bytes, sized \(counter.count)")
+        }
+    }
+
     /// A `repeated string` field: one key per element, empty elements included.
     public mutating func writeRepeatedString(_ field: Int, _ values: [String]) {
         for value in values { writeExplicitString(field, value) }
