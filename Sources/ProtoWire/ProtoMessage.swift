@@ -30,6 +30,12 @@ extension ProtoMessage {
     }
 
     /// Merges a whole encoded message into this one (protobuf merge semantics).
+    public mutating func merge(protobuf bytes: [UInt8]) throws {
+        var reader = ProtoReader(bytes)
+        try reader.mergeFields(into: &self)
+    }
+
+    /// Merges a whole encoded message into this one (protobuf merge semantics).
     public mutating func merge(protobuf bytes: some Collection<UInt8>) throws {
         var reader = ProtoReader(bytes)
         try reader.mergeFields(into: &self)

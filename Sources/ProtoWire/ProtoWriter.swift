@@ -59,6 +59,10 @@ public struct ProtoWriter {
             countedBytes += Self.varintSize(value)
             return
         }
+        if value < 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value))
+            return
+        }
         var remaining = value
         while remaining >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: remaining) | 0x80)
@@ -76,6 +80,7 @@ public struct ProtoWriter {
 
     /// Appends bytes as they are: already-encoded fields, such as a message's unknown fields.
     public mutating func writeRawBytes(_ raw: [UInt8]) {
+        if raw.isEmpty { return }
         if isCounting {
             countedBytes += raw.count
         } else {
@@ -169,6 +174,26 @@ public struct ProtoWriter {
         writeKey(field, .lengthDelimited)
         writeVarint(UInt64(payload.count))
         writeRawBytes(payload)
+    }
+
+    /// A sub-message whose fields `writeFields` writes (no key or length of its own), for
+    /// messages assembled from parts, such as stored bytes plus a few fields: the fields are
+    /// counted first, then written in place, so no intermediate array is built.
+    /// `writeFields` runs twice and must write the same fields both times.
+    public mutating func writeNested(_ field: Int, _ writeFields: (inout ProtoWriter) -> Void) {
+        writeKey(field, .lengthDelimited)
+        if isCounting {
+            let before = countedBytes
+            writeFields(&self)
+            countedBytes += Self.varintSize(UInt64(countedBytes - before))
+        } else {
+            var counter = ProtoWriter.sizeCounter()
+            writeFields(&counter)
+            writeVarint(UInt64(counter.count))
+            let start = bytes.count
+            writeFields(&self)
+            assert(bytes.count - start == counter.count, "nested fields wrote \(bytes.count - start) bytes, sized \(counter.count)")
+        }
     }
 
     /// A `repeated string` field: one key per element, empty elements included.

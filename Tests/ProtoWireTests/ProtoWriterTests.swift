@@ -112,6 +112,27 @@ struct ProtoWriterTests {
         #expect(outer.protobufBytes() == Array(bytes.dropFirst(3)))
     }
 
+    @Test func nestedFieldsAreCountedThenWrittenInPlace() throws {
+        let stored: [UInt8] = Array(repeating: 0x61, count: 130)
+        let bytes = written { writer in
+            writer.writeNested(2) { nested in
+                nested.writeLengthDelimited(1, stored)
+                nested.writeString(2, "guid")
+                nested.writeInt64(4, 5)
+            }
+            writer.writeNested(2) { _ in }
+        }
+        // 0a 82 01 + 130 bytes, 12 04 "guid", 20 05 = 141 bytes
+        #expect(Array(bytes.prefix(3)) == [0x12, 0x8D, 0x01])
+        #expect(bytes.count == 3 + 141 + 2)
+        #expect(Array(bytes.suffix(2)) == [0x12, 0x00])
+        var reader = ProtoReader(bytes)
+        #expect(try reader.nextField()! == (2, .lengthDelimited))
+        let inner = try reader.readLengthDelimited()
+        #expect(inner.prefix(3) == [0x0A, 0x82, 0x01])
+        #expect(inner.suffix(8) == [0x12, 0x04, 0x67, 0x75, 0x69, 0x64, 0x20, 0x05])
+    }
+
     @Test func rawBytesAreAppendedUnchanged() {
         #expect(written { $0.writeRawBytes([0xFF, 0x00, 0x07]) } == [0xFF, 0x00, 0x07])
         #expect(written { $0.writeRawBytes([0x01, 0xFF, 0x00, 0x07][1...]) } == [0xFF, 0x00, 0x07])
