@@ -173,6 +173,22 @@ import Testing
         }
     }
 
+    @Test func snapshotsWithoutRecordsInBetweenReplaceEachOther() async throws {
+        try await withLogDirectory { directory in
+            let (log, _) = try openLog(directory, options)
+            try log.writeSnapshot(at: try log.beginSnapshot()) { emit in try emit(1, [1]) }
+            try append(log, 1...5)
+            let point = try log.beginSnapshot()
+            try log.writeSnapshot(at: point) { emit in try emit(2, [2]) }
+            let again = try log.beginSnapshot()
+            #expect(again == point)
+            try log.writeSnapshot(at: again, emitState)
+            log.close()
+            #expect(try directoryNames(directory).filter { $0.hasPrefix("snapshot-") } == [LogFileName.snapshot(point.nextSegment)])
+            #expect(try replay(directory, options) == state)
+        }
+    }
+
     @Test func onlyPointsFromBeginSnapshotAreAccepted() async throws {
         try await withLogDirectory { directory in
             let (log, _) = try openLog(directory, options)
