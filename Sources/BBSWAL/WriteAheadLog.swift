@@ -451,8 +451,10 @@ final class LogCore: Sendable {
             guard let begun = state.snapshotPoints[point.nextSegment], begun.lastSequence == point.lastSequence else {
                 throw WALError.invalidPoint("\(point) was not returned by beginSnapshot")
             }
-            guard point.nextSegment > state.snapshotSegment else {
-                throw WALError.invalidPoint("\(point) is already covered by the snapshot ending before segment \(state.snapshotSegment)")
+            // Equal is fine: nothing was appended since that snapshot, and the new file
+            // replaces it under the same name.
+            guard point.nextSegment >= state.snapshotSegment else {
+                throw WALError.invalidPoint("\(point) is older than the snapshot ending before segment \(state.snapshotSegment)")
             }
             state.snapshotInProgress = true
             return begun.baseline
