@@ -156,7 +156,7 @@ public struct TaskHandlers: Sendable {
     /// Writes `record` as a `Task` sub-message at `field`, in the task format of the route.
     static func writeTask(_ record: TaskRecord, field: Int, format: TaskFormat, into writer: inout ProtoWriter) {
         if format == .v3 {
-            writer.writeLengthDelimited(field, record.taskProtobufBytes())
+            writer.writeNested(field) { record.encodeTask(into: &$0, includingDefinition: true) }
             return
         }
         do {
@@ -165,7 +165,7 @@ public struct TaskHandlers: Sendable {
             // The definition was encoded by us from a validated value; failing to decode it
             // means the stored bytes are damaged. Return the task as stored rather than
             // nothing (the reference would report Deserialize and delete the row).
-            writer.writeLengthDelimited(field, record.taskProtobufBytes())
+            writer.writeNested(field) { record.encodeTask(into: &$0, includingDefinition: true) }
         }
     }
 

@@ -8,8 +8,10 @@ import BBSWAL
 ///   numbers (1, 2, 3, ... strictly increasing for the life of the log) follow commit order.
 /// * `whenDurable(n)` runs its completion once every record up to `n` is on disk
 ///   (written and fsync'd), possibly batched with others behind one fsync (group
-///   commit). Completions run on the journal's own completion queue, in sequence order.
-///   A sequence that is already durable completes promptly (possibly inline).
+///   commit). Completions run on the journal's own completion queue, in sequence order,
+///   **never inline** (the store registers them under its lock, which is what keeps
+///   observers in commit order); a sequence that is already durable completes promptly
+///   on that queue, after any earlier completion.
 /// * After a failed write or fsync every pending and later completion gets the error and
 ///   every later `append` throws (sticky failure): the log never pretends.
 public protocol TaskJournal: AnyObject, Sendable {

@@ -161,26 +161,29 @@ public final class TaskStore: Sendable {
                 case .unchanged:
                     break
                 }
-                return .committed(transition, sequence: sequence, observers: state.observers,
-                                  compact: shouldCompact(&state))
+                // Registered under the lock, so completions (and the observers they call) run
+                // in sequence order: the journal completes waiters in the order of their
+                // sequences, and never inline.
+                let observers = state.observers
+                journal.whenDurable(sequence) { [self] result in
+                    switch result {
+                    case .success:
+                        if case .removed = transition { forgetRemoval(of: transition, sequence: sequence) }
+                        let commit = Commit(transition: transition, sequence: sequence)
+                        for observer in observers { observer(commit) }
+                        completion(.success(transition))
+                    case .failure(let error):
+                        completion(.failure(Self.journalError(error)))
+                    }
+                }
+                return .committed(compact: shouldCompact(&state))
             }
         }
 
         switch outcome {
         case .answer(let result, let dependency):
             whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? result) }
-        case .committed(let transition, let sequence, let observers, let compact):
-            journal.whenDurable(sequence) { [self] result in
-                switch result {
-                case .success:
-                    if case .removed = transition { forgetRemoval(of: transition, sequence: sequence) }
-                    let commit = Commit(transition: transition, sequence: sequence)
-                    for observer in observers { observer(commit) }
-                    completion(.success(transition))
-                case .failure(let error):
-                    completion(.failure(Self.journalError(error)))
-                }
-            }
+        case .committed(let compact):
             if compact { startCompaction() }
         }
     }
@@ -190,24 +193,21 @@ public final class TaskStore: Sendable {
                              completion: @escaping @Sendable (Result<Void, BBSError>) -> Void) {
         let now = clock()
         let expiry = ttl == 0 ? Int64.max : now &+ Int64(ttl) * 1_000_000_000
-        let appended: Result<UInt64, BBSError> = state.withLock { state in
+        let failure: BBSError? = state.withLock { state in
             do {
                 let sequence = try journal.append(
                     type: RecordType.putDomain.rawValue, payload: Self.encodeDomain(domain, expiry: expiry))
                 state.lastSequence = sequence
                 state.domains[domain] = expiry
-                return .success(sequence)
+                journal.whenDurable(sequence) { result in
+                    completion(result.mapError { Self.journalError($0) })
+                }
+                return nil
             } catch {
-                return .failure(Self.journalError(error))
+                return Self.journalError(error)
             }
         }
-        switch appended {
-        case .failure(let error): completion(.failure(error))
-        case .success(let sequence):
-            journal.whenDurable(sequence) { result in
-                completion(result.mapError { Self.journalError($0) })
-            }
-        }
+        if let failure { completion(.failure(failure)) }
     }
 
     // MARK: - Reads
@@ -277,7 +277,8 @@ public final class TaskStore: Sendable {
     private enum Outcome {
         /// Answer without writing, once `after` (a sequence, 0 = none) is durable.
         case answer(Result<TaskTransition, BBSError>, after: UInt64)
-        case committed(TaskTransition, sequence: UInt64, observers: [@Sendable (Commit) -> Void], compact: Bool)
+        /// Written; the journal answers the caller once the write is durable.
+        case committed(compact: Bool)
     }
 
     /// The journal sequence an answer about `guid` depends on: its latest write, or the

@@ -1,10 +1,14 @@
+import Dispatch
 import Synchronization
 import BBSWAL
 import TaskCore
 
 /// A journal that keeps records in memory and makes them durable only when the test
-/// says so (`makeDurable`), so tests can watch what waits for durability.
+/// says so (`makeDurable`), so tests can watch what waits for durability. Like the real
+/// log it never completes inline: completions run in order on a serial queue, and
+/// `makeDurable()` / `settle()` wait for them.
 final class InMemoryJournal: TaskJournal {
+    private let completions = DispatchQueue(label: "in-memory-journal.completions")
     struct Record: Equatable { let type: UInt8; let payload: [UInt8] }
 
     private struct State {
@@ -28,42 +32,52 @@ final class InMemoryJournal: TaskJournal {
             state.records.append(Record(type: type, payload: payload))
             return UInt64(state.records.count)
         }
-        if autoDurable { makeDurable() }
+        if autoDurable { markDurable() }
         return sequence
     }
 
     func whenDurable(_ sequence: UInt64, _ completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        let now: Result<Void, any Error>? = state.withLock { state in
-            if let failure = state.failure { return .failure(failure) }
-            if sequence <= state.durable { return .success(()) }
-            state.waiters.append((sequence, completion))
-            return nil
+        state.withLock { state in
+            if let failure = state.failure {
+                completions.async { completion(.failure(failure)) }
+            } else if sequence <= state.durable {
+                completions.async { completion(.success(())) }
+            } else {
+                state.waiters.append((sequence, completion))
+            }
         }
-        if let now { completion(now) }
     }
 
     var durableSequence: UInt64 { state.withLock { $0.durable } }
     var bytesSinceSnapshot: Int { state.withLock { $0.records.reduce(0) { $0 + $1.payload.count } } }
 
-    /// Makes every record appended so far durable and completes its waiters in order.
+    /// Makes every record appended so far durable and waits until its waiters have run,
+    /// in order.
     func makeDurable() {
-        let ready: [@Sendable (Result<Void, any Error>) -> Void] = state.withLock { state in
+        markDurable()
+        settle()
+    }
+
+    /// Waits until every completion queued so far has run.
+    func settle() { completions.sync {} }
+
+    private func markDurable() {
+        state.withLock { state in
             state.durable = UInt64(state.records.count)
-            let done = state.waiters.filter { $0.0 <= state.durable }
+            let done = state.waiters.filter { $0.0 <= state.durable }.sorted { $0.0 < $1.0 }
             state.waiters.removeAll { $0.0 <= state.durable }
-            return done.map(\.1)
+            for (_, waiter) in done { completions.async { waiter(.success(())) } }
         }
-        for waiter in ready { waiter(.success(())) }
     }
 
     /// Fails the log: pending and later waiters get `error`, appends throw.
     func fail(_ error: any Error) {
-        let waiters = state.withLock { state in
+        state.withLock { state in
             state.failure = error
-            defer { state.waiters = [] }
-            return state.waiters.map(\.1)
+            for (_, waiter) in state.waiters { completions.async { waiter(.failure(error)) } }
+            state.waiters = []
         }
-        for waiter in waiters { waiter(.failure(error)) }
+        settle()
     }
 
     func beginSnapshot() throws -> JournalSnapshotPoint {
