@@ -2,7 +2,7 @@
 // so the same responder serves every protocol.
 
 /// Header fields in arrival order; lookup is case-insensitive.
-public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
+public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionaryLiteral {
     public private(set) var fields: [(name: String, value: String)] = []
 
     public init() {}
@@ -10,6 +10,13 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, String)...) { self.init(elements) }
 
     public mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
+
+    public mutating func reserveCapacity(_ count: Int) { fields.reserveCapacity(count) }
+
+    /// Equal when the same fields appear in the same order (names compared exactly).
+    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
+        a.fields.elementsEqual(b.fields) { $0.name == $1.name && $0.value == $1.value }
+    }
 
     /// Replaces every field called `name` by one with `value`.
     public mutating func set(_ name: String, _ value: String) {
@@ -57,7 +64,7 @@ public struct HTTPVersion: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A complete request: head and whole body (bodies are read fully before dispatch).
-public struct HTTPRequest: Sendable {
+public struct HTTPRequest: Sendable, Equatable {
     public var method: String
     /// The path without the query string, still percent-escaped as sent.
     public var path: String
