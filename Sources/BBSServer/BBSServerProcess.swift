@@ -1,5 +1,6 @@
 import BBSAPI
 import BBSLog
+import BBSWAL
 import Dispatch
 import Foundation
 import HTTPServer
