@@ -356,6 +356,13 @@ public struct HTTP1Parser: Sendable {
         current = RequestInProgress()
         state = .requestLine
         continuePending = false
+        if readIndex == buffer.count && buffer.capacity > 16 << 10 {
+            // A buffer grown by a large request is given back, so idle connections hold
+            // little memory.
+            buffer = []
+            readIndex = 0
+            scanIndex = 0
+        }
         return .request(request, keepAlive: keepAlive)
     }
 
@@ -419,11 +426,7 @@ public struct HTTP1Parser: Sendable {
     /// the buffer is usually empty).
     private mutating func compact() {
         if readIndex == buffer.count {
-            if buffer.capacity > 1 << 20 {
-                buffer = []
-            } else {
-                buffer.removeAll(keepingCapacity: true)
-            }
+            buffer.removeAll(keepingCapacity: true)
             readIndex = 0
             scanIndex = 0
         } else if readIndex >= 4096 && readIndex >= buffer.count / 2 {

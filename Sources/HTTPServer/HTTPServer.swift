@@ -93,6 +93,8 @@ public final class HTTPServer: @unchecked Sendable {
     private let responder: any HTTPResponder
     private let logger: Logger
     private let lanes: [ConnectionQueue]
+    private let socketSettings: SocketConnection.Settings
+    private let http1Settings: HTTP1Connection.Settings
     private let acceptQueue = DispatchQueue(label: "http-server.accept")
     private let registry = Mutex(Registry())
 
@@ -106,6 +108,15 @@ public final class HTTPServer: @unchecked Sendable {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
+        socketSettings = SocketConnection.Settings(
+            lingerNanoseconds: Self.nanoseconds(configuration.lingerTimeout),
+            writeStallNanoseconds: Self.nanoseconds(configuration.writeStallTimeout))
+        http1Settings = HTTP1Connection.Settings(
+            parserLimits: configuration.parserLimits,
+            requestTimeoutNanoseconds: Self.nanoseconds(configuration.requestTimeout),
+            idleTimeoutNanoseconds: Self.nanoseconds(configuration.idleTimeout),
+            maxPipelinedRequests: max(1, configuration.maxPipelinedRequests),
+            outboundHighWaterBytes: configuration.outboundHighWaterBytes)
         lanes = (0..<max(1, configuration.queueCount)).map {
             ConnectionQueue(label: "http-server.connections.\($0)", readBufferBytes: 64 << 10)
         }
@@ -223,35 +234,28 @@ public final class HTTPServer: @unchecked Sendable {
         let lane = lanes[nextLane]
         nextLane = (nextLane + 1) % lanes.count
         let remoteAddress = address.description
-        let settings = SocketConnection.Settings(
-            lingerNanoseconds: Self.nanoseconds(configuration.lingerTimeout),
-            writeStallNanoseconds: Self.nanoseconds(configuration.writeStallTimeout))
-        let handler = HTTP1Connection(
-            lane: lane, responder: responder,
-            settings: HTTP1Connection.Settings(
-                parserLimits: configuration.parserLimits,
-                requestTimeoutNanoseconds: Self.nanoseconds(configuration.requestTimeout),
-                idleTimeoutNanoseconds: Self.nanoseconds(configuration.idleTimeout),
-                maxPipelinedRequests: max(1, configuration.maxPipelinedRequests),
-                outboundHighWaterBytes: configuration.outboundHighWaterBytes),
-            remoteAddress: remoteAddress, logger: logger)
+        let handler = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
+                                      remoteAddress: remoteAddress, logger: logger)
 
-        let admitted: (SocketConnection, count: Int)? = registry.withLock { registry in
+        let count: Int? = registry.withLock { registry in
             guard !registry.stopping else { return nil }
             registry.nextID += 1
             let connection = SocketConnection(
-                id: registry.nextID, socket: socket, lane: lane, settings: settings, logger: logger,
+                id: registry.nextID, socket: socket, lane: lane, settings: socketSettings, logger: logger,
                 onClosed: { [self] in connectionClosed($0) })
+            // Linked before `start` is queued: until then no queue sees either object.
+            connection.handler = handler
+            handler.transport = connection
             registry.connections[connection.id] = connection
-            return (connection, registry.connections.count)
+            // Queued under the lock, so a shutdown that sees this connection queues its
+            // request to stop after the start.
+            lane.queue.async { connection.start() }
+            return registry.connections.count
         }
-        guard let (connection, count) = admitted else {
+        guard let count else {
             socket.close()
             return
         }
-        connection.handler = handler
-        handler.transport = connection
-        lane.queue.async { connection.start() }
         if count >= configuration.maxConnections {
             logger.info("connection-limit-reached", ["connections": String(count)])
             acceptPausedUntilClose = true

@@ -98,16 +98,22 @@ public protocol HTTPBodyStreamWriter: AnyObject, Sendable {
     func finish()
     /// Ends the stream abruptly (HTTP/1.1: closes the socket; h2: RST_STREAM).
     func abort()
-    /// Bytes queued but not yet written to the socket (for slow-consumer checks).
+    /// Bytes queued but not yet written to the socket (for slow-consumer checks). Writes
+    /// never block: a slow reader shows up here instead.
     var bufferedBytes: Int { get }
-    /// Called once when the stream ends for any reason (peer gone, finish, abort).
+    /// Called once when the stream ends for any reason (peer gone, finish, abort, server
+    /// stopping), on the connection's queue; a handler added after the end runs at once,
+    /// on the caller's thread. Handlers may call the writer (its calls are no-ops then).
     func onClose(_ handler: @escaping @Sendable () -> Void)
 }
 
 public enum HTTPResponseBody: Sendable {
     case bytes([UInt8])
     /// A body of unknown length. The server sends the head, then calls `start` with a
-    /// writer; the closure must return quickly (keep the writer, write later).
+    /// writer, on the connection's queue; the closure must return quickly (keep the
+    /// writer, write later). Over HTTP/1.1 the body is chunked (one chunk per write) and
+    /// the connection closes after it; a HEAD request gets the head only, and `start`
+    /// gets a writer that is already closed.
     case stream(@Sendable (any HTTPBodyStreamWriter) -> Void)
 }
 

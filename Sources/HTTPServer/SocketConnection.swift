@@ -256,8 +256,9 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
                 return
             }
         }
-        // Everything is out. A buffer grown by one huge response is given back.
-        if outbound.capacity > 1 << 20 {
+        // Everything is out. A buffer grown by a large response is given back, so idle
+        // connections hold little memory.
+        if outbound.capacity > 16 << 10 {
             outbound = []
         } else {
             outbound.removeAll(keepingCapacity: true)

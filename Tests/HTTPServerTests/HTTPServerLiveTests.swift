@@ -410,9 +410,10 @@ private func signalled(_ semaphore: DispatchSemaphore) -> Bool {
         server.shutdown(timeout: .seconds(30)) { done.signal() }
         #expect(idle.waitForClose())
         held.withLock { $0 }?(HTTPResponse(status: 200, body: .bytes(Array("late".utf8))))
-        let response = try busy.readResponse()
-        #expect(response.text == "late")
-        #expect(response.header("Connection") == "close")
+        // The in-flight response arrives, then the connection closes. (Whether the response
+        // itself says `Connection: close` depends on whether the connection's queue took
+        // the shutdown before the completion; HTTP1ConnectionTests pins that down.)
+        #expect(try busy.readResponse().text == "late")
         #expect(busy.waitForClose())
         #expect(signalled(done))
     }
