@@ -25,6 +25,9 @@ public final class TaskConverger: Sendable {
     /// Dispatch sources are thread-safe; the timer is created once and only scheduled,
     /// resumed and cancelled through their own API.
     nonisolated(unsafe) private let timer: any DispatchSourceTimer
+    /// libdispatch traps when a source that was never resumed is released, so `deinit`
+    /// must know whether `start` resumed it.
+    private let timerResumed = Atomic(false)
     /// Passes do not overlap: a tick that finds one running is skipped.
     private let running = Mutex(false)
 
@@ -41,14 +44,19 @@ public final class TaskConverger: Sendable {
         self.timer = DispatchSource.makeTimerSource(queue: queue)
     }
 
+    deinit {
+        timer.cancel()
+        if !timerResumed.exchange(true, ordering: .relaxed) { timer.resume() }
+    }
+
     /// Starts the periodic passes; the first runs after one interval, as the reference's.
     public func start(every interval: Duration) {
         let nanoseconds = Int(interval.components.seconds) * 1_000_000_000
             + Int(interval.components.attoseconds / 1_000_000_000)
         timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
                        leeway: .milliseconds(100))
-        timer.setEventHandler { [self] in runPass {} }
-        timer.resume()
+        timer.setEventHandler { [weak self] in self?.runPass {} }
+        if !timerResumed.exchange(true, ordering: .relaxed) { timer.resume() }
     }
 
     public func stop() {
