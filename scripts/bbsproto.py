@@ -177,6 +177,9 @@ SCHEMA = {
     "StartTaskResponse": {1: ("error", "Error", False), 2: ("should_start", "bool", False)},
     "TaskResponse": {1: ("error", "Error", False), 2: ("task", "Task", False)},
     "TasksResponse": {1: ("error", "Error", False), 2: ("tasks", "Task", True)},
+    "TaskCreatedEvent": {1: ("task", "Task", False)},
+    "TaskChangedEvent": {1: ("before", "Task", False), 2: ("after", "Task", False)},
+    "TaskRemovedEvent": {1: ("task", "Task", False)},
     "PingResponse": {1: ("available", "bool", False)},
     "DomainsResponse": {1: ("error", "Error", False), 2: ("domains", "str", True)},
 }

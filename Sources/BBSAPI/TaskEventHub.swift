@@ -38,7 +38,7 @@ public final class TaskEventHub: Sendable {
     private let maxBufferedBytes: Int
     private let logger: Logger
 
-    public init(maxBufferedBytes: Int = 4 << 20, logger: Logger) {
+    public init(maxBufferedBytes: Int = 1 << 20, logger: Logger) {
         self.maxBufferedBytes = maxBufferedBytes
         self.logger = logger
     }

@@ -45,7 +45,7 @@ final class BBSServerProcess: Sendable {
                           machine: TaskStateMachine(maxTaskRetries: configuration.maxTaskRetries),
                           clock: wallClockNanoseconds, logger: logger.session("task-store"))
 
-        events = TaskEventHub(logger: logger.session("events"))
+        events = TaskEventHub(maxBufferedBytes: configuration.eventSubscriberBufferBytes, logger: logger.session("events"))
         store.observe { [events] commit in events.publish(commit) }
 
         outbound = OutboundHTTP(timeout: configuration.communicationTimeout.duration)

@@ -37,6 +37,10 @@ struct ServerConfiguration: Decodable, Sendable {
     /// `http(s)://host:port` of the auctioneer; empty: no auctions are requested.
     var auctioneerAddress = ""
 
+    /// Bytes an event subscriber may fall behind (beyond what the kernel buffers) before
+    /// its stream is ended as a slow consumer (the reference drops it 1024 events behind).
+    var eventSubscriberBufferBytes = 1 << 20
+
     // MARK: Logging
     /// debug, info, error or fatal.
     var logLevel = "info"
@@ -56,6 +60,7 @@ struct ServerConfiguration: Decodable, Sendable {
         case taskCallbackWorkers = "task_callback_workers"
         case communicationTimeout = "communication_timeout"
         case auctioneerAddress = "auctioneer_address"
+        case eventSubscriberBufferBytes = "event_subscriber_buffer_bytes"
         case logLevel = "log_level"
     }
 
@@ -80,6 +85,7 @@ struct ServerConfiguration: Decodable, Sendable {
         try read(.taskCallbackWorkers, into: &taskCallbackWorkers)
         try read(.communicationTimeout, into: &communicationTimeout)
         try read(.auctioneerAddress, into: &auctioneerAddress)
+        try read(.eventSubscriberBufferBytes, into: &eventSubscriberBufferBytes)
         try read(.logLevel, into: &logLevel)
     }
 
@@ -130,6 +136,9 @@ struct ServerConfiguration: Decodable, Sendable {
                                 ("expire_completed_task_duration", expireCompletedTaskDuration),
                                 ("communication_timeout", communicationTimeout)] where duration.nanoseconds <= 0 {
             throw ConfigurationError("\(key) must be a positive duration")
+        }
+        guard eventSubscriberBufferBytes > 0 else {
+            throw ConfigurationError("event_subscriber_buffer_bytes must be > 0")
         }
         guard taskCallbackWorkers > 0 else { throw ConfigurationError("task_callback_workers must be > 0") }
         if !auctioneerAddress.isEmpty, URL(string: auctioneerAddress)?.host == nil {

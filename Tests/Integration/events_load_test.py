@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Event-stream load test (issue 4 acceptance): many subscribers stay connected to
+/v1/events/tasks.r1 while many tasks run their whole lifecycle (desire, start, complete,
+resolving, delete). Every subscriber that keeps reading must see every event, in the
+same (commit) order; one subscriber that stops reading must be dropped (its stream ended)
+without stalling the writers or the other subscribers.
+
+    events_load_test.py --binary PATH --work DIR [--subscribers 1000] [--tasks 10000]
+
+How it checks without decoding millions of records: each stream is reduced to its SSE
+records without the per-connection `id:` line (the only part that differs between
+subscribers) and hashed; every reading subscriber must end with the same hash and
+5 × tasks records, ids 0..n-1. One subscriber's records are decoded to check that each
+task's events come as created, changed ×3, removed.
+"""
+
+import argparse
+import base64
+import hashlib
+import http.client
+import multiprocessing as mp
+import os
+import re
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import bbsproto as bp  # noqa: E402
+
+EVENTS_PER_TASK = 5
+FRAMING = re.compile(rb"[0-9a-fA-F]+\r\nid: \d+\n")
+RECORD_END = b"\n\n\r\n"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def subscribe(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"POST /v1/events/tasks.r1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise RuntimeError("stream closed before its head")
+        head += chunk
+    head, rest = head.split(b"\r\n\r\n", 1)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError("subscription refused: %r" % head[:100])
+    return s, rest
+
+
+def reader_process(port, count, expected, keep_first, ready, results, deadline_s):
+    """Subscribes `count` times, reads until each stream has `expected` records (or the
+    deadline), and reports (records, last id, sha256 of normalized records) per stream."""
+    streams = []
+    sel = selectors.DefaultSelector()
+    for i in range(count):
+        s, rest = subscribe(port)
+        s.setblocking(False)
+        state = {"buf": rest, "records": 0, "last_id": -1, "hash": hashlib.sha256(), "keep": [],
+                 "done": False, "keep_all": keep_first and i == 0}
+        streams.append((s, state))
+        sel.register(s, selectors.EVENT_READ, state)
+    ready.release()
+    deadline = time.monotonic() + deadline_s
+    open_streams = count
+
+    def consume(state, final=False):
+        buf = state["buf"]
+        cut = buf.rfind(RECORD_END)
+        if cut < 0:
+            return
+        complete, state["buf"] = buf[:cut + len(RECORD_END)], buf[cut + len(RECORD_END):]
+        ids = re.findall(rb"id: (\d+)\n", complete)
+        if ids:
+            state["last_id"] = int(ids[-1])
+        normalized = FRAMING.sub(b"", complete).replace(RECORD_END, b"\n\n")
+        state["records"] += normalized.count(b"\n\n")
+        state["hash"].update(normalized)
+        if state["keep_all"]:
+            state["keep"].append(normalized)
+
+    while open_streams and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1.0):
+            state = key.data
+            try:
+                data = key.fileobj.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+                state["done"] = True
+                continue
+            state["buf"] += data
+            consume(state)
+            if state["records"] >= expected and not state["done"]:
+                state["done"] = True
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+    out = []
+    for s, state in streams:
+        out.append((state["records"], state["last_id"], state["hash"].hexdigest(),
+                    b"".join(state["keep"]) if state["keep_all"] else b""))
+        s.close()
+    results.put(out)
+
+
+def lifecycle_worker(port, guids, domain, errors):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    steps = [("/v1/tasks/desire.r2", lambda g: bp.desire_request(g, domain), "TaskLifecycleResponse"),
+             ("/v1/tasks/start", lambda g: bp.start_request(g, "cell-ev"), "StartTaskResponse"),
+             ("/v1/tasks/complete", lambda g: bp.complete_request(g, "cell-ev", result="ok"), "TaskLifecycleResponse"),
+             ("/v1/tasks/resolving", bp.guid_request, "TaskLifecycleResponse"),
+             ("/v1/tasks/delete", bp.guid_request, "TaskLifecycleResponse")]
+    for g in guids:
+        for path, body, response in steps:
+            conn.request("POST", path, body(g), {"Content-Type": "application/x-protobuf"})
+            answer = bp.decode(response, conn.getresponse().read())
+            if "error" in answer:
+                errors.append("%s %s: %r" % (g, path, answer["error"]))
+                return
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--binary", required=True)
+    p.add_argument("--work", required=True)
+    p.add_argument("--subscribers", type=int, default=1000)
+    p.add_argument("--tasks", type=int, default=10000)
+    p.add_argument("--writers", type=int, default=32)
+    p.add_argument("--processes", type=int, default=4)
+    p.add_argument("--buffer-bytes", type=int, default=1 << 20,
+                   help="the server's event_subscriber_buffer_bytes")
+    a = p.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    port = free_port()
+    config = os.path.join(a.work, "config.json")
+    with open(config, "w") as f:
+        f.write('{"listen_address": "127.0.0.1:%d", "data_dir": "%s/data", "event_subscriber_buffer_bytes": %d}'
+                % (port, a.work, a.buffer_bytes))
+    log = open(os.path.join(a.work, "server.log"), "wb")
+    server = subprocess.Popen([a.binary, "--config", config], stdout=log, stderr=log)
+    failures = []
+    try:
+        for _ in range(300):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("POST", "/v1/ping", b"")
+                if c.getresponse().read() == b"\x08\x01":
+                    break
+            except OSError:
+                time.sleep(0.05)
+        expected = EVENTS_PER_TASK * a.tasks
+        ready = mp.Semaphore(0)
+        results = mp.Queue()
+        per = [a.subscribers // a.processes + (1 if i < a.subscribers % a.processes else 0) for i in range(a.processes)]
+        procs = [mp.Process(target=reader_process, args=(port, n, expected, i == 0, ready, results, 900))
+                 for i, n in enumerate(per) if n]
+        for proc in procs:
+            proc.start()
+        for _ in procs:
+            ready.acquire()
+        slow, _ = subscribe(port)          # subscribes, then never reads
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        print("subscribed: %d reading, 1 not reading" % a.subscribers)
+
+        errors = []
+        guids = ["ev-%d" % i for i in range(a.tasks)]
+        started = time.monotonic()
+        threads = [threading.Thread(target=lifecycle_worker, args=(port, guids[w::a.writers], "ev-load", errors))
+                   for w in range(a.writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        print("%d lifecycles in %.1fs (%.0f/s) with %d subscribers" % (a.tasks, elapsed, a.tasks / elapsed,
+                                                                        a.subscribers + 1))
+        if errors:
+            failures.append("lifecycle errors: %s" % errors[:3])
+
+        streams = []
+        for _ in procs:
+            streams.extend(results.get(timeout=1000))
+        for proc in procs:
+            proc.join()
+        hashes = {h for _, _, h, _ in streams}
+        complete = sum(1 for n, last, _, _ in streams if n == expected and last == expected - 1)
+        print("%d of %d reading subscribers saw all %d events with ids 0..%d; %d distinct streams"
+              % (complete, len(streams), expected, expected - 1, len(hashes)))
+        if complete != len(streams):
+            failures.append("%d subscribers missed events" % (len(streams) - complete))
+        if len(hashes) != 1:
+            failures.append("subscribers saw different event sequences")
+
+        # One subscriber's events, decoded: every task goes created, changed x3, removed.
+        kept = next(k for _, _, _, k in streams if k)
+        names = {"task_created": "TaskCreatedEvent", "task_changed": "TaskChangedEvent",
+                 "task_removed": "TaskRemovedEvent"}
+        seen = {}
+        for record in kept.split(b"\n\n"):
+            if not record:
+                continue
+            fields = dict(line.split(b": ", 1) for line in record.split(b"\n"))
+            name = fields[b"event"].decode()
+            event = bp.decode(names[name], base64.b64decode(fields[b"data"]))
+            task = event.get("task") or event.get("after")
+            state = task.get("state", "Invalid") if name != "task_removed" else "removed"
+            seen.setdefault(task["task_guid"], []).append(state)
+        wanted = ["Pending", "Running", "Completed", "Resolving", "removed"]
+        wrong = [g for g in guids if seen.get(g) != wanted]
+        print("decoded one stream: %d tasks, %d with a wrong event sequence" % (len(seen), len(wrong)))
+        if wrong:
+            failures.append("event order wrong for %s: %r" % (wrong[0], seen.get(wrong[0])))
+
+        # The subscriber that never read was dropped: its stream ends (terminal chunk, close).
+        slow.settimeout(10)
+        got, closed = 0, False
+        try:
+            while True:
+                data = slow.recv(1 << 20)
+                if not data:
+                    closed = True
+                    break
+                got += len(data)
+        except socket.timeout:
+            pass
+        print("non-reading subscriber: dropped=%s after %d bytes" % (closed, got))
+        if not closed:
+            failures.append("the subscriber that stopped reading was not dropped")
+        if server.poll() is not None:
+            failures.append("server died")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for f in failures:
+        print("FAIL " + f)
+    print("events load test: %s" % ("passed" if not failures else "FAILED"))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
