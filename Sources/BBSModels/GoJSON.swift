@@ -32,7 +32,7 @@ extension GoJSONCodable {
     /// `json.Unmarshal` leaves its target alone); anything else but an object throws.
     /// Throws `GoJSONDecodingError`.
     public init(goJSON bytes: [UInt8]) throws {
-        try self.init(goJSONObject: GoJSONObject(parsing: bytes))
+        self = try GoJSONObject.decode(Self.self, from: bytes)
     }
 }
 

@@ -4,253 +4,255 @@ import ProtoWire
 // Reading JSON request bodies the way Go's `encoding/json` fills the reference's structs,
 // with a little more leniency where a person typing curl commands benefits:
 //
-// - Foundation's JSONDecoder parses the text (UTF-8, at most 512 levels deep) into a
-//   `GoJSONValue` tree; its typed decoding keeps `true`/`false` apart from numbers, which
-//   NSNumber bridging does not (`1 as? Bool` succeeds on Linux).
+// - Foundation's JSONDecoder parses the text (UTF-8, at most 512 levels deep) and the codec
+//   reads the members it knows through keyed containers. Its typed decoding keeps
+//   `true`/`false` apart from numbers, which NSNumber bridging does not (`1 as? Bool`
+//   succeeds on Linux). The values of unknown keys are never decoded, so hostile nesting
+//   inside them costs no recursion of ours.
 // - Keys are matched exactly; unknown keys are ignored; `null` leaves a field at its
 //   default (Go leaves the target alone).
-// - Strings, booleans and lists must have their JSON type. Integer fields take JSON
-//   numbers that are whole and in range (Go also refuses `1.0`; JSONDecoder hands it over
-//   as 1, so we take it). Enums take their name (as Go does), their number, or the
+// - Strings, booleans, objects and lists must have their JSON type. Integer fields take
+//   JSON numbers that are whole and in range (Go also refuses `1.0`; JSONDecoder hands it
+//   over as 1, so we take it). Enums take their name (as Go does), their number, or the
 //   number's decimal digits (what Go writes for a number without a name).
 // - Sub-messages nest at most `ProtoReader.maximumDepth` deep, the limit of the protobuf
 //   decoder, so everything accepted as JSON can be re-read from its protobuf encoding.
 //
 // Where Go differs and we do not follow: Go also matches keys case-insensitively, keeps the
-// last of duplicated keys (JSONDecoder keeps the first), accepts invalid UTF-8 in strings
-// (we reject the body), and reads unknown `MetricTagValue.dynamic` names as 0 (we reject).
+// last of duplicated keys (JSONDecoder keeps the first), reads invalid UTF-8 in strings as
+// U+FFFD (we refuse it in the members we read), and reads unknown `MetricTagValue.dynamic`
+// names as 0 (we refuse them).
 
-/// One parsed JSON value.
-enum GoJSONValue: Sendable, Decodable {
-    case null
-    case bool(Bool)
-    case integer(Int64)
-    /// An integer above `Int64.max`.
-    case unsignedInteger(UInt64)
-    case float(Double)
-    case string(String)
-    case array([GoJSONValue])
-    case object([String: GoJSONValue])
+/// An object member's name as a coding key.
+private struct MemberKey: CodingKey {
+    let stringValue: String
+    init(_ name: String) { stringValue = name }
+    init(stringValue: String) { self.stringValue = stringValue }
+    var intValue: Int? { nil }
+    init?(intValue: Int) { nil }
+}
+
+/// A whole body decoded as `Message` (the top level of `init(goJSON:)`).
+private struct GoJSONBody<Message: GoJSONCodable>: Decodable {
+    let message: Message
 
     init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(UInt64.self) {
-            self = .unsignedInteger(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .float(value)
-        } else if let value = try? container.decode([String: GoJSONValue].self) {
-            self = .object(value)
+        let body = GoJSONValue(decoder, path: "")
+        if try body.isNull {
+            message = try Message(goJSONObject: GoJSONObject(members: nil, path: "", depth: 0))
         } else {
-            self = .array(try container.decode([GoJSONValue].self))
+            message = try Message(goJSONObject: GoJSONObject(members: body.object(), path: "", depth: 0))
+        }
+    }
+}
+
+/// One JSON value, read with the type its field asks for. Type errors of JSONDecoder
+/// become `GoJSONDecodingError`s naming `path`.
+private struct GoJSONValue {
+    let decoder: any Decoder
+    let path: String
+
+    init(_ decoder: any Decoder, path: String) {
+        self.decoder = decoder
+        self.path = path
+    }
+
+    var isNull: Bool {
+        get throws { try decoder.singleValueContainer().decodeNil() }
+    }
+
+    func string() throws -> String {
+        try typed("a string of UTF-8", otherFailure: .malformed) { try decoder.singleValueContainer().decode(String.self) }
+    }
+
+    func bool() throws -> Bool {
+        try typed("true or false") { try decoder.singleValueContainer().decode(Bool.self) }
+    }
+
+    func integer<Integer: FixedWidthInteger & Decodable>() throws -> Integer {
+        try typed("a whole number within \(Integer.self)", otherFailure: .numberOutOfRange) {
+            try decoder.singleValueContainer().decode(Integer.self)
         }
     }
 
-    /// What the value is, for error messages ("got a string").
-    var kind: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .integer, .unsignedInteger, .float: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
+    func enumNumber(_ names: GoJSONEnum) throws -> Int32 {
+        guard let name = try? decoder.singleValueContainer().decode(String.self) else {
+            return try typed("a name of \(names.typeName) or a number", otherFailure: .numberOutOfRange) {
+                try decoder.singleValueContainer().decode(Int32.self)
+            }
+        }
+        guard let number = names.number(named: name) else {
+            throw GoJSONDecodingError.unknownEnumName.with(path: path, detail: "no \(names.typeName) is named \"\(name)\"")
+        }
+        return number
+    }
+
+    func object() throws -> KeyedDecodingContainer<MemberKey> {
+        try typed("an object") { try decoder.container(keyedBy: MemberKey.self) }
+    }
+
+    /// The value as the message one level below `depth`.
+    func message<Message: GoJSONCodable>(below depth: Int) throws -> Message {
+        let members = try object()
+        try GoJSONObject.checkDepth(depth, at: path)
+        return try Message(goJSONObject: GoJSONObject(members: members, path: path, depth: depth + 1))
+    }
+
+    /// The elements of an array.
+    func elements() throws -> [GoJSONValue] {
+        var list = try typed("an array") { try decoder.unkeyedContainer() }
+        var elements: [GoJSONValue] = []
+        while !list.isAtEnd {
+            let elementPath = "\(path)[\(list.currentIndex)]"
+            elements.append(GoJSONValue(try list.superDecoder(), path: elementPath))
+        }
+        return elements
+    }
+
+    /// The members of an object, sorted by key (JSON objects are unordered).
+    func entries() throws -> [(key: String, value: GoJSONValue)] {
+        let members = try object()
+        return try members.allKeys
+            .sorted { $0.stringValue.utf8.lexicographicallyPrecedes($1.stringValue.utf8) }
+            .map { key in
+                (key.stringValue, GoJSONValue(try members.superDecoder(forKey: key), path: "\(path)[\(key.stringValue)]"))
+            }
+    }
+
+    /// Runs one typed read. JSONDecoder reports a value of another JSON type as
+    /// `DecodingError.typeMismatch`, and a number that does not fit (or a string that is
+    /// not UTF-8) with an error of its own, which becomes `otherFailure`.
+    private func typed<T>(_ expected: String, otherFailure: GoJSONDecodingError = .typeMismatch,
+                          _ decode: () throws -> T) throws -> T {
+        do {
+            return try decode()
+        } catch DecodingError.typeMismatch {
+            throw GoJSONDecodingError.typeMismatch.with(path: path, detail: "expected \(expected)")
+        } catch {
+            throw otherFailure.with(path: path, detail: "expected \(expected)")
         }
     }
 }
 
 /// The members of one JSON object being read into a message. Only the codec reads it.
-public struct GoJSONObject: Sendable {
-    private let members: [String: GoJSONValue]
+public struct GoJSONObject {
+    /// nil for a `null` body or list element, which has no members.
+    private let members: KeyedDecodingContainer<MemberKey>?
     /// Where the object is in the body (`task_definition.action.run`), for errors.
     private let path: String
     /// How many sub-messages deep the object is (the body's top level is 0).
     private let depth: Int
 
-    private init(members: [String: GoJSONValue], path: String, depth: Int) {
+    fileprivate init(members: KeyedDecodingContainer<MemberKey>?, path: String, depth: Int) {
         self.members = members
         self.path = path
         self.depth = depth
     }
 
-    /// Parses a whole body. Throws `GoJSONDecodingError`.
-    init(parsing bytes: [UInt8]) throws {
-        let value: GoJSONValue
+    /// Decodes a whole body as `Message`. Throws `GoJSONDecodingError`.
+    static func decode<Message: GoJSONCodable>(_ type: Message.Type, from bytes: [UInt8]) throws -> Message {
         do {
-            value = try JSONDecoder().decode(GoJSONValue.self, from: Data(bytes))
+            return try JSONDecoder().decode(GoJSONBody<Message>.self, from: Data(bytes)).message
+        } catch let error as GoJSONDecodingError {
+            throw error
         } catch {
-            throw GoJSONDecodingError.malformed.with(path: "", detail: "not a JSON text (\(error))")
-        }
-        switch value {
-        case .object(let members): self.init(members: members, path: "", depth: 0)
-        case .null: self.init(members: [:], path: "", depth: 0)
-        default: throw GoJSONDecodingError.typeMismatch.with(path: "", detail: "expected an object, got \(value.kind)")
+            throw GoJSONDecodingError.malformed.with(path: "", detail: "not a JSON text")
         }
     }
 
-    /// The same members read as a message embedded one level down (a Task's definition,
-    /// whose fields Go inlines into the task object).
-    func embedded() throws -> GoJSONObject {
-        try checkDepth(at: path)
-        return GoJSONObject(members: members, path: path, depth: depth + 1)
-    }
-
-    /// Whether any of `keys` is present (even as `null`: Go then allocates an embedded
-    /// struct before it sees the value).
-    func containsAny(of keys: [String]) -> Bool {
-        keys.contains { members[$0] != nil }
-    }
-
-    // MARK: Reading members into fields
-
-    func read(_ key: String, into field: inout String) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try string(value, at: path(key))
-    }
-
-    func read(_ key: String, into field: inout Bool) throws {
-        guard let value = members[key], !value.isNull else { return }
-        guard case .bool(let bool) = value else { throw mismatch(at: path(key), expected: "true or false", got: value) }
-        field = bool
-    }
-
-    func read<Integer: FixedWidthInteger>(_ key: String, into field: inout Integer) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try integer(value, at: path(key))
-    }
-
-    /// An integer with presence (a oneof member): set when the key holds a number.
-    func read<Integer: FixedWidthInteger>(_ key: String, into field: inout Integer?) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try integer(value, at: path(key)) as Integer
-    }
-
-    /// An enum field: a name of `names`, a number, or a number's decimal digits.
-    func read(_ key: String, names: GoJSONEnum, into field: inout Int32) throws {
-        guard let value = members[key], !value.isNull else { return }
-        let path = path(key)
-        if case .string(let name) = value {
-            guard let number = names.number(named: name) else {
-                throw GoJSONDecodingError.unknownEnumName.with(path: path, detail: "no \(names.typeName) is named \"\(name)\"")
-            }
-            field = number
-        } else {
-            field = try integer(value, at: path)
-        }
-    }
-
-    func read<Message: GoJSONCodable>(_ key: String, into field: inout Message?) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try message(value, at: path(key))
-    }
-
-    func read(_ key: String, into field: inout [String]) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try elements(value, at: path(key)) { element, path in
-            element.isNull ? "" : try string(element, at: path)
-        }
-    }
-
-    func read<Integer: FixedWidthInteger>(_ key: String, into field: inout [Integer]) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try elements(value, at: path(key)) { element, path in
-            element.isNull ? 0 : try integer(element, at: path)
-        }
-    }
-
-    /// A list of messages; a `null` element is an empty message.
-    func read<Message: GoJSONCodable>(_ key: String, into field: inout [Message]) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try elements(value, at: path(key)) { element, path in
-            element.isNull ? try message(.object([:]), at: path) : try message(element, at: path)
-        }
-    }
-
-    /// A `map<string, string>`; entries come out sorted by key (JSON objects are unordered).
-    func read(_ key: String, into field: inout [MapEntry<String>]) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try entries(value, at: path(key)) { element, path in
-            element.isNull ? "" : try string(element, at: path)
-        }
-    }
-
-    /// A `map<string, Message>`; a `null` value is an entry without value.
-    func read<Message: GoJSONCodable>(_ key: String, into field: inout [MapEntry<Message?>]) throws {
-        guard let value = members[key], !value.isNull else { return }
-        field = try entries(value, at: path(key)) { element, path in
-            element.isNull ? nil : try message(element, at: path) as Message
-        }
-    }
-
-    // MARK: Values
-
-    private func path(_ key: String) -> String {
-        path.isEmpty ? key : path + "." + key
-    }
-
-    private func mismatch(at path: String, expected: String, got value: GoJSONValue) -> GoJSONDecodingError {
-        GoJSONDecodingError.typeMismatch.with(path: path, detail: "expected \(expected), got \(value.kind)")
-    }
-
-    private func checkDepth(at path: String) throws {
+    fileprivate static func checkDepth(_ depth: Int, at path: String) throws {
         guard depth < ProtoReader.maximumDepth else {
             throw GoJSONDecodingError.depthLimitExceeded.with(
                 path: path, detail: "messages nested deeper than \(ProtoReader.maximumDepth)")
         }
     }
 
-    private func string(_ value: GoJSONValue, at path: String) throws -> String {
-        guard case .string(let string) = value else { throw mismatch(at: path, expected: "a string", got: value) }
-        return string
+    /// The same members read as a message embedded one level down (a Task's definition,
+    /// whose fields Go inlines into the task object).
+    func embedded() throws -> GoJSONObject {
+        try Self.checkDepth(depth, at: path)
+        return GoJSONObject(members: members, path: path, depth: depth + 1)
     }
 
-    private func integer<Integer: FixedWidthInteger>(_ value: GoJSONValue, at path: String) throws -> Integer {
-        let converted: Integer?
-        switch value {
-        case .integer(let number): converted = Integer(exactly: number)
-        case .unsignedInteger(let number): converted = Integer(exactly: number)
-        case .float(let number):
-            throw GoJSONDecodingError.typeMismatch.with(path: path, detail: "expected a whole number, got \(number)")
-        default: throw mismatch(at: path, expected: "a whole number", got: value)
+    /// Whether any of `keys` is present (even as `null`: Go then allocates an embedded
+    /// struct before it sees the value).
+    func containsAny(of keys: [String]) -> Bool {
+        guard let members else { return false }
+        return keys.contains { members.contains(MemberKey($0)) }
+    }
+
+    // MARK: Reading members into fields
+
+    func read(_ key: String, into field: inout String) throws {
+        if let value = try member(key) { field = try value.string() }
+    }
+
+    func read(_ key: String, into field: inout Bool) throws {
+        if let value = try member(key) { field = try value.bool() }
+    }
+
+    func read<Integer: FixedWidthInteger & Decodable>(_ key: String, into field: inout Integer) throws {
+        if let value = try member(key) { field = try value.integer() }
+    }
+
+    /// An integer with presence (a oneof member): set when the key holds a number.
+    func read<Integer: FixedWidthInteger & Decodable>(_ key: String, into field: inout Integer?) throws {
+        if let value = try member(key) { field = try value.integer() as Integer }
+    }
+
+    /// An enum field: a name of `names`, a number, or a number's decimal digits.
+    func read(_ key: String, names: GoJSONEnum, into field: inout Int32) throws {
+        if let value = try member(key) { field = try value.enumNumber(names) }
+    }
+
+    func read<Message: GoJSONCodable>(_ key: String, into field: inout Message?) throws {
+        if let value = try member(key) { field = try value.message(below: depth) as Message }
+    }
+
+    /// A list of strings; a `null` element is "".
+    func read(_ key: String, into field: inout [String]) throws {
+        guard let value = try member(key) else { return }
+        field = try value.elements().map { try $0.isNull ? "" : $0.string() }
+    }
+
+    /// A list of integers; a `null` element is 0.
+    func read<Integer: FixedWidthInteger & Decodable>(_ key: String, into field: inout [Integer]) throws {
+        guard let value = try member(key) else { return }
+        field = try value.elements().map { try $0.isNull ? 0 : $0.integer() }
+    }
+
+    /// A list of messages; a `null` element is an empty message.
+    func read<Message: GoJSONCodable>(_ key: String, into field: inout [Message]) throws {
+        guard let value = try member(key) else { return }
+        field = try value.elements().map { element in
+            if try element.isNull {
+                try Self.checkDepth(depth, at: element.path)
+                return try Message(goJSONObject: GoJSONObject(members: nil, path: element.path, depth: depth + 1))
+            }
+            return try element.message(below: depth)
         }
-        guard let converted else {
-            throw GoJSONDecodingError.numberOutOfRange.with(path: path, detail: "does not fit \(Integer.self)")
+    }
+
+    /// A `map<string, string>`; a `null` value is "".
+    func read(_ key: String, into field: inout [MapEntry<String>]) throws {
+        guard let value = try member(key) else { return }
+        field = try value.entries().map { MapEntry(key: $0.key, value: try $0.value.isNull ? "" : $0.value.string()) }
+    }
+
+    /// A `map<string, Message>`; a `null` value is an entry without value.
+    func read<Message: GoJSONCodable>(_ key: String, into field: inout [MapEntry<Message?>]) throws {
+        guard let value = try member(key) else { return }
+        field = try value.entries().map { entry in
+            MapEntry(key: entry.key, value: try entry.value.isNull ? nil : entry.value.message(below: depth) as Message)
         }
-        return converted
     }
 
-    private func message<Message: GoJSONCodable>(_ value: GoJSONValue, at path: String) throws -> Message {
-        guard case .object(let members) = value else { throw mismatch(at: path, expected: "an object", got: value) }
-        try checkDepth(at: path)
-        return try Message(goJSONObject: GoJSONObject(members: members, path: path, depth: depth + 1))
-    }
-
-    private func elements<Element>(_ value: GoJSONValue, at path: String,
-                                   _ convert: (GoJSONValue, String) throws -> Element) throws -> [Element] {
-        guard case .array(let elements) = value else { throw mismatch(at: path, expected: "an array", got: value) }
-        return try elements.enumerated().map { index, element in try convert(element, "\(path)[\(index)]") }
-    }
-
-    private func entries<Value>(_ value: GoJSONValue, at path: String,
-                                _ convert: (GoJSONValue, String) throws -> Value) throws -> [MapEntry<Value>] {
-        guard case .object(let members) = value else { throw mismatch(at: path, expected: "an object", got: value) }
-        return try members
-            .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            .map { key, element in MapEntry(key: key, value: try convert(element, "\(path)[\(key)]")) }
-    }
-}
-
-extension GoJSONValue {
-    var isNull: Bool {
-        if case .null = self { return true }
-        return false
+    /// The member `key`, or nil when it is absent or `null`.
+    private func member(_ key: String) throws -> GoJSONValue? {
+        let memberKey = MemberKey(key)
+        guard let members, members.contains(memberKey) else { return nil }
+        let value = GoJSONValue(try members.superDecoder(forKey: memberKey), path: path.isEmpty ? key : path + "." + key)
+        return try value.isNull ? nil : value
     }
 }
 
@@ -313,12 +315,13 @@ public struct GoJSONDecodingError: Error, Hashable, Sendable, CustomStringConver
         self.detail = detail
     }
 
-    /// Not a JSON text (syntax, encoding, nesting beyond the parser's limit).
+    /// Not a JSON text (syntax, nesting beyond the parser's limit), or a string member
+    /// that is not UTF-8.
     public static let malformed = GoJSONDecodingError(.malformed)
-    /// A value of the wrong JSON type for its field (`"memory_mb": "lots"`, a fraction for
-    /// an integer, a body that is an array).
+    /// A value of the wrong JSON type for its field (`"memory_mb": "lots"`, a body that is
+    /// an array).
     public static let typeMismatch = GoJSONDecodingError(.typeMismatch)
-    /// A whole number that does not fit its field (`-1` for a uint32).
+    /// A number that is not whole or does not fit its field (`1.5`, `-1` for a uint32).
     public static let numberOutOfRange = GoJSONDecodingError(.numberOutOfRange)
     /// An enum given as a string that is not one of its names.
     public static let unknownEnumName = GoJSONDecodingError(.unknownEnumName)
