@@ -2,8 +2,12 @@ import BBSModels
 import HTTPServer
 import ProtoWire
 
+/// A message that travels both as protobuf (the reference's form) and as Go-style JSON
+/// (our extension for people with curl).
+public typealias BBSMessage = ProtoMessage & GoJSONCodable
+
 /// A response message with the `error` field (field 1) that every RPC answer has.
-public protocol BBSResponseMessage: ProtoMessage {
+public protocol BBSResponseMessage: BBSMessage {
     var error: BBSError? { get set }
 }
 
@@ -14,60 +18,107 @@ extension TaskResponse: BBSResponseMessage {}
 extension UpsertDomainResponse: BBSResponseMessage {}
 extension DomainsResponse: BBSResponseMessage {}
 
-/// The reference's request and response conventions (wire.md §3–§4), in one place:
-/// the body is decoded as the route's protobuf message whatever its `Content-Type`; an
-/// undecodable body is `InvalidRequest` "the request received is invalid"; every answer,
-/// error or not, is `200 OK` with `Content-Type: application/x-protobuf`, an exact
-/// `Content-Length`, and the error (if any) in field 1 of the response message.
-enum RPC {
+/// One RPC request and its answer, with the reference's conventions (wire.md §3–§4) in
+/// one place: the body is decoded as the route's message; an undecodable body is
+/// `InvalidRequest` "the request received is invalid"; every answer, error or not, is
+/// `200 OK` with an exact `Content-Length` and the error (if any) in field 1 of the
+/// response message.
+///
+/// The reference reads only protobuf and never looks at `Content-Type`. Our extension:
+/// a body whose `Content-Type` is `application/json` is read as JSON, and the answer is
+/// JSON when the body was or when `Accept` asks for `application/json`; otherwise
+/// everything stays protobuf, so the reference's clients see exactly its behaviour.
+struct RPCExchange: Sendable {
+    enum Format: Sendable { case protobuf, json }
+
     static let protobufContentType = "application/x-protobuf"
-    typealias Respond = @Sendable (HTTPResponse) -> Void
+    static let jsonContentType = "application/json"
+
+    let request: HTTPRequest
+    let input: Format
+    let output: Format
+    private let respond: @Sendable (HTTPResponse) -> Void
+
+    init(_ request: HTTPRequest, _ respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        self.request = request
+        self.respond = respond
+        input = Self.isJSON(mediaType: request.headers["Content-Type"]) ? .json : .protobuf
+        let acceptsJSON = request.headers.values("Accept").contains { $0.lowercased().contains(Self.jsonContentType) }
+        output = input == .json || acceptsJSON ? .json : .protobuf
+    }
+
+    /// `application/json`, parameters (`; charset=utf-8`) allowed, case-insensitive.
+    private static func isJSON(mediaType: String?) -> Bool {
+        guard let mediaType else { return false }
+        let type = mediaType.split(separator: ";", maxSplits: 1).first ?? ""
+        return type.trimmingCharacters(in: .whitespaces).lowercased() == jsonContentType
+    }
 
     /// Decodes the body as `Request`, or answers `Response` carrying the reference's
     /// decode error and returns nil.
-    static func decode<Request: ProtoMessage, Response: BBSResponseMessage>(
-        _ request: HTTPRequest, as _: Request.Type, answering _: Response.Type, _ respond: Respond
+    func decode<Request: BBSMessage, Response: BBSResponseMessage>(
+        _: Request.Type, answering _: Response.Type
     ) -> Request? {
         do {
-            return try Request(protobuf: request.body)
+            switch input {
+            case .protobuf: return try Request(protobuf: request.body)
+            case .json: return try Request(goJSON: request.body)
+            }
         } catch {
-            respond(failure(Response.self, .badRequest))
+            fail(Response.self, .badRequest)
             return nil
         }
     }
 
     /// Decodes and validates; on failure answers the error and returns nil.
-    static func decodeValid<Request: ProtoMessage & ValidatableRequest, Response: BBSResponseMessage>(
-        _ request: HTTPRequest, as _: Request.Type, answering _: Response.Type, _ respond: Respond
+    func decodeValid<Request: BBSMessage & ValidatableRequest, Response: BBSResponseMessage>(
+        _: Request.Type, answering _: Response.Type
     ) -> Request? {
-        guard let message = decode(request, as: Request.self, answering: Response.self, respond) else { return nil }
+        guard let message = decode(Request.self, answering: Response.self) else { return nil }
         do {
             try message.validate()
         } catch {
-            respond(failure(Response.self, error))
+            fail(Response.self, error)
             return nil
         }
         return message
     }
 
-    static func response(_ message: some ProtoMessage) -> HTTPResponse {
-        response(bytes: message.protobufBytes())
+    /// Answers `message` in the output format.
+    func answer(_ message: some BBSMessage) {
+        switch output {
+        case .protobuf: answer(protobufBytes: message.protobufBytes())
+        case .json: send(message.goJSONBytes(), contentType: Self.jsonContentType)
+        }
     }
 
-    static func response(bytes: [UInt8]) -> HTTPResponse {
-        HTTPResponse(status: 200, headers: ["Content-Type": protobufContentType], body: .bytes(bytes))
+    /// Answers with protobuf bytes built by the caller (the fast paths that copy stored
+    /// bytes); only valid when `output` is `.protobuf`.
+    func answer(protobufBytes: [UInt8]) {
+        precondition(output == .protobuf, "protobuf bytes answered to a JSON request")
+        send(protobufBytes, contentType: Self.protobufContentType)
     }
 
-    static func failure<Response: BBSResponseMessage>(_: Response.Type, _ error: BBSError) -> HTTPResponse {
+    func fail<Response: BBSResponseMessage>(_: Response.Type, _ error: BBSError) {
         var message = Response()
         message.error = error
-        return response(message)
+        answer(message)
     }
 
     /// An empty response message, or one carrying `error`.
-    static func outcome<Response: BBSResponseMessage>(_: Response.Type, _ error: BBSError?) -> HTTPResponse {
-        guard let error else { return response(bytes: []) }
-        return failure(Response.self, error)
+    func outcome<Response: BBSResponseMessage>(_: Response.Type, _ error: BBSError?) {
+        guard let error else {
+            answer(Response())
+            return
+        }
+        fail(Response.self, error)
+    }
+
+    /// Hands a prepared response to the transport (event streams).
+    func send(_ response: HTTPResponse) { respond(response) }
+
+    private func send(_ body: [UInt8], contentType: String) {
+        respond(HTTPResponse(status: 200, headers: ["Content-Type": contentType], body: .bytes(body)))
     }
 }
 

@@ -22,57 +22,52 @@ public struct TaskHandlers: Sendable {
 
     /// Registers every route on `router` (wire.md §5, every revision).
     public func register(on router: inout Router) {
-        router.add("POST", BBSRoutes.ping) { _, respond in
-            respond(RPC.response(PingResponse(available: true)))
+        func rpc(_ method: String, _ path: String, _ handle: @escaping @Sendable (RPCExchange) -> Void) {
+            router.add(method, path) { request, respond in handle(RPCExchange(request, respond)) }
         }
+        rpc("POST", BBSRoutes.ping) { $0.answer(PingResponse(available: true)) }
 
-        router.add("POST", BBSRoutes.desireTask) { desire($0, $1, revision: .r2) }
-        router.add("POST", BBSRoutes.desireTaskR1) { desire($0, $1, revision: .r1) }
-        router.add("POST", BBSRoutes.desireTaskR0) { desire($0, $1, revision: .r0) }
+        rpc("POST", BBSRoutes.desireTask) { desire($0, revision: .r2) }
+        rpc("POST", BBSRoutes.desireTaskR1) { desire($0, revision: .r1) }
+        rpc("POST", BBSRoutes.desireTaskR0) { desire($0, revision: .r0) }
 
-        router.add("POST", BBSRoutes.tasks) { list($0, $1, format: .v3) }
-        router.add("POST", BBSRoutes.tasksR2) { list($0, $1, format: .v2) }
-        router.add("POST", BBSRoutes.tasksR1) { list($0, $1, format: .v1) }
-        router.add("POST", BBSRoutes.tasksR0) { list($0, $1, format: .v0) }
+        rpc("POST", BBSRoutes.tasks) { list($0, format: .v3) }
+        rpc("POST", BBSRoutes.tasksR2) { list($0, format: .v2) }
+        rpc("POST", BBSRoutes.tasksR1) { list($0, format: .v1) }
+        rpc("POST", BBSRoutes.tasksR0) { list($0, format: .v0) }
 
-        router.add("POST", BBSRoutes.taskByGuid) { get($0, $1, format: .v3) }
-        router.add("POST", BBSRoutes.taskByGuidR2) { get($0, $1, format: .v2) }
-        router.add("POST", BBSRoutes.taskByGuidR1) { get($0, $1, format: .v1) }
+        rpc("POST", BBSRoutes.taskByGuid) { get($0, format: .v3) }
+        rpc("POST", BBSRoutes.taskByGuidR2) { get($0, format: .v2) }
+        rpc("POST", BBSRoutes.taskByGuidR1) { get($0, format: .v1) }
         // The r0 read was a GET with a protobuf body.
-        router.add("GET", BBSRoutes.taskByGuidR0) { get($0, $1, format: .v0) }
+        rpc("GET", BBSRoutes.taskByGuidR0) { get($0, format: .v0) }
 
-        router.add("POST", BBSRoutes.startTask) { start($0, $1) }
-        router.add("POST", BBSRoutes.cancelTask) { request, respond in
-            change(request, respond, TaskGuidRequest.self) { ($0.taskGuid, .cancel) }
+        rpc("POST", BBSRoutes.startTask) { start($0) }
+        rpc("POST", BBSRoutes.cancelTask) { change($0, TaskGuidRequest.self) { ($0.taskGuid, .cancel) } }
+        rpc("POST", BBSRoutes.failTask) {
+            change($0, FailTaskRequest.self) { ($0.taskGuid, .fail(failureReason: $0.failureReason)) }
         }
-        router.add("POST", BBSRoutes.failTask) { request, respond in
-            change(request, respond, FailTaskRequest.self) { ($0.taskGuid, .fail(failureReason: $0.failureReason)) }
+        rpc("POST", BBSRoutes.rejectTask) {
+            change($0, RejectTaskRequest.self) { ($0.taskGuid, .reject(rejectionReason: $0.rejectionReason)) }
         }
-        router.add("POST", BBSRoutes.rejectTask) { request, respond in
-            change(request, respond, RejectTaskRequest.self) { ($0.taskGuid, .reject(rejectionReason: $0.rejectionReason)) }
-        }
-        router.add("POST", BBSRoutes.completeTask) { request, respond in
-            change(request, respond, CompleteTaskRequest.self) {
+        rpc("POST", BBSRoutes.completeTask) {
+            change($0, CompleteTaskRequest.self) {
                 ($0.taskGuid, .complete(cellId: $0.cellId, failed: $0.failed, failureReason: $0.failureReason, result: $0.result))
             }
         }
-        router.add("POST", BBSRoutes.resolvingTask) { request, respond in
-            change(request, respond, TaskGuidRequest.self) { ($0.taskGuid, .resolving) }
-        }
-        router.add("POST", BBSRoutes.deleteTask) { request, respond in
-            change(request, respond, TaskGuidRequest.self) { ($0.taskGuid, .delete) }
-        }
+        rpc("POST", BBSRoutes.resolvingTask) { change($0, TaskGuidRequest.self) { ($0.taskGuid, .resolving) } }
+        rpc("POST", BBSRoutes.deleteTask) { change($0, TaskGuidRequest.self) { ($0.taskGuid, .delete) } }
 
         // Event streams: the body (an EventsByCellId) is neither read nor validated.
-        router.add("POST", BBSRoutes.taskEvents) { _, respond in respond(events.subscribe(format: .v3)) }
-        router.add("POST", BBSRoutes.taskEventsR0) { _, respond in respond(events.subscribe(format: .v2)) }
+        rpc("POST", BBSRoutes.taskEvents) { $0.send(events.subscribe(format: .v3)) }
+        rpc("POST", BBSRoutes.taskEventsR0) { $0.send(events.subscribe(format: .v2)) }
 
-        router.add("POST", BBSRoutes.upsertDomain) { upsertDomain($0, $1) }
-        router.add("POST", BBSRoutes.domains) { _, respond in
+        rpc("POST", BBSRoutes.upsertDomain) { upsertDomain($0) }
+        rpc("POST", BBSRoutes.domains) { exchange in
             store.freshDomains { result in
                 switch result {
-                case .success(let domains): respond(RPC.response(DomainsResponse(domains: domains)))
-                case .failure(let error): respond(RPC.failure(DomainsResponse.self, error))
+                case .success(let domains): exchange.answer(DomainsResponse(domains: domains))
+                case .failure(let error): exchange.fail(DomainsResponse.self, error)
                 }
             }
         }
@@ -90,8 +85,8 @@ public struct TaskHandlers: Sendable {
         case r0
     }
 
-    private func desire(_ request: HTTPRequest, _ respond: @escaping RPC.Respond, revision: DesireRevision) {
-        guard var message = RPC.decode(request, as: DesireTaskRequest.self, answering: TaskLifecycleResponse.self, respond)
+    private func desire(_ exchange: RPCExchange, revision: DesireRevision) {
+        guard var message = exchange.decode(DesireTaskRequest.self, answering: TaskLifecycleResponse.self)
         else { return }
         if revision == .r0, let definition = message.taskDefinition {
             message.taskDefinition = definition.upgradedFromV0Timeouts()
@@ -99,46 +94,49 @@ public struct TaskHandlers: Sendable {
         do {
             try message.validate()
         } catch {
-            respond(RPC.failure(TaskLifecycleResponse.self, error))
+            exchange.fail(TaskLifecycleResponse.self, error)
             return
         }
         guard var definition = message.taskDefinition else { return }  // validate() requires it
         if revision == .r1 {
             definition = definition.upgradedFromR1VolumeMounts()
         }
-        controller.apply(.desire(domain: message.domain, definition: StoredDefinition(definition)), guid: message.taskGuid) { result in
-            respond(RPC.outcome(TaskLifecycleResponse.self, result.failureValue))
+        controller.apply(.desire(domain: message.domain, definition: StoredDefinition(definition)),
+                         guid: message.taskGuid) { result in
+            exchange.outcome(TaskLifecycleResponse.self, result.failureValue)
         }
     }
 
     // MARK: - Reads
 
-    private func list(_ request: HTTPRequest, _ respond: @escaping RPC.Respond, format: TaskFormat) {
-        guard let message = RPC.decodeValid(request, as: TasksRequest.self, answering: TasksResponse.self, respond)
-        else { return }
+    private func list(_ exchange: RPCExchange, format: TaskFormat) {
+        guard let message = exchange.decodeValid(TasksRequest.self, answering: TasksResponse.self) else { return }
         store.tasks(domain: message.domain, cellId: message.cellId) { result in
             switch result {
+            case .success(let records) where exchange.output == .protobuf:
+                exchange.answer(protobufBytes: Self.encodeTasksResponse(records, format: format))
             case .success(let records):
-                respond(RPC.response(bytes: Self.encodeTasksResponse(records, format: format)))
+                exchange.answer(TasksResponse(tasks: records.map { Self.task($0, format: format) }))
             case .failure(let error):
-                respond(RPC.failure(TasksResponse.self, error))
+                exchange.fail(TasksResponse.self, error)
             }
         }
     }
 
-    private func get(_ request: HTTPRequest, _ respond: @escaping RPC.Respond, format: TaskFormat) {
-        guard let message = RPC.decodeValid(request, as: TaskByGuidRequest.self, answering: TaskResponse.self, respond)
-        else { return }
+    private func get(_ exchange: RPCExchange, format: TaskFormat) {
+        guard let message = exchange.decodeValid(TaskByGuidRequest.self, answering: TaskResponse.self) else { return }
         store.task(guid: message.taskGuid) { result in
             switch result {
-            case .success(let record?):
+            case .success(let record?) where exchange.output == .protobuf:
                 var writer = ProtoWriter()
                 Self.writeTask(record, field: 2, format: format, into: &writer)
-                respond(RPC.response(bytes: writer.bytes))
+                exchange.answer(protobufBytes: writer.bytes)
+            case .success(let record?):
+                exchange.answer(TaskResponse(task: Self.task(record, format: format)))
             case .success(nil):
-                respond(RPC.failure(TaskResponse.self, .resourceNotFound))
+                exchange.fail(TaskResponse.self, .resourceNotFound)
             case .failure(let error):
-                respond(RPC.failure(TaskResponse.self, error))
+                exchange.fail(TaskResponse.self, error)
             }
         }
     }
@@ -155,58 +153,60 @@ public struct TaskHandlers: Sendable {
 
     /// Writes `record` as a `Task` sub-message at `field`, in the task format of the route.
     static func writeTask(_ record: TaskRecord, field: Int, format: TaskFormat, into writer: inout ProtoWriter) {
-        if format == .v3 {
-            writer.writeNested(field) { record.encodeTask(into: &$0, includingDefinition: true) }
+        if format != .v3, let task = try? record.decoded() {
+            writer.writeMessage(field, task.converted(to: format))
             return
         }
-        do {
-            writer.writeMessage(field, try record.decoded().converted(to: format))
-        } catch {
-            // The definition was encoded by us from a validated value; failing to decode it
-            // means the stored bytes are damaged. Return the task as stored rather than
-            // nothing (the reference would report Deserialize and delete the row).
-            writer.writeNested(field) { record.encodeTask(into: &$0, includingDefinition: true) }
+        // The current revision, or a definition that does not decode (damaged stored bytes:
+        // returned as stored rather than dropped; the reference would report Deserialize).
+        writer.writeNested(field) { record.encodeTask(into: &$0, includingDefinition: true) }
+    }
+
+    /// The task as a model value in the route's format (JSON answers, conversions).
+    static func task(_ record: TaskRecord, format: TaskFormat) -> BBSTask {
+        guard let task = try? record.decoded() else {
+            // Damaged definition bytes: the task's own fields without its definition.
+            return record.withoutDefinition
         }
+        return format == .v3 ? task : task.converted(to: format)
     }
 
     // MARK: - Lifecycle
 
-    private func start(_ request: HTTPRequest, _ respond: @escaping RPC.Respond) {
-        guard let message = RPC.decodeValid(request, as: StartTaskRequest.self, answering: StartTaskResponse.self, respond)
+    private func start(_ exchange: RPCExchange) {
+        guard let message = exchange.decodeValid(StartTaskRequest.self, answering: StartTaskResponse.self)
         else { return }
         controller.apply(.start(cellId: message.cellId), guid: message.taskGuid) { result in
             switch result {
             case .success(.changed):
-                respond(RPC.response(StartTaskResponse(shouldStart: true)))
+                exchange.answer(StartTaskResponse(shouldStart: true))
             case .success:
                 // Already running on this cell: do not start it again, and no error.
-                respond(RPC.response(StartTaskResponse(shouldStart: false)))
+                exchange.answer(StartTaskResponse(shouldStart: false))
             case .failure(let error):
-                respond(RPC.failure(StartTaskResponse.self, error))
+                exchange.fail(StartTaskResponse.self, error)
             }
         }
     }
 
     /// cancel, fail, reject, complete, resolving, delete: validate, apply, empty answer.
-    private func change<Request: ProtoMessage & ValidatableRequest>(
-        _ request: HTTPRequest, _ respond: @escaping RPC.Respond, _: Request.Type,
-        _ command: (Request) -> (guid: String, command: TaskCommand)
+    private func change<Request: BBSMessage & ValidatableRequest>(
+        _ exchange: RPCExchange, _: Request.Type, _ command: (Request) -> (guid: String, command: TaskCommand)
     ) {
-        guard let message = RPC.decodeValid(request, as: Request.self, answering: TaskLifecycleResponse.self, respond)
-        else { return }
+        guard let message = exchange.decodeValid(Request.self, answering: TaskLifecycleResponse.self) else { return }
         let (guid, command) = command(message)
         controller.apply(command, guid: guid) { result in
-            respond(RPC.outcome(TaskLifecycleResponse.self, result.failureValue))
+            exchange.outcome(TaskLifecycleResponse.self, result.failureValue)
         }
     }
 
     // MARK: - Domains
 
-    private func upsertDomain(_ request: HTTPRequest, _ respond: @escaping RPC.Respond) {
-        guard let message = RPC.decodeValid(request, as: UpsertDomainRequest.self, answering: UpsertDomainResponse.self, respond)
+    private func upsertDomain(_ exchange: RPCExchange) {
+        guard let message = exchange.decodeValid(UpsertDomainRequest.self, answering: UpsertDomainResponse.self)
         else { return }
         store.upsertDomain(message.domain, ttl: message.ttl) { result in
-            respond(RPC.outcome(UpsertDomainResponse.self, result.failureValue))
+            exchange.outcome(UpsertDomainResponse.self, result.failureValue)
         }
     }
 }

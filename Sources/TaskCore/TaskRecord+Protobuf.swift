@@ -94,8 +94,14 @@ extension TaskRecord {
     /// The task as a model value, its definition decoded (for old route revisions, JSON
     /// and callbacks).
     public func decoded() throws -> BBSTask {
-        var task = BBSTask()
+        var task = withoutDefinition
         task.taskDefinition = try TaskDefinition(protobuf: definition.bytes)
+        return task
+    }
+
+    /// The task's own fields as a model value, without its definition.
+    public var withoutDefinition: BBSTask {
+        var task = BBSTask()
         task.taskGuid = guid
         task.domain = domain
         task.createdAt = createdAt
