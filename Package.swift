@@ -4,6 +4,7 @@
 //   ProtoWire   generic protobuf binary runtime
 //   BBSModels   BBS messages and their protobuf codec, version conversions
 //   BBSLog      lager-style structured logging (leaf)
+//   BBSMetrics  counters, gauges, histograms, Prometheus text format (leaf)
 //   BBSWAL      write-ahead log of opaque records (knows nothing of tasks)
 //   TaskCore    validation, task state machine, task store (journals to BBSWAL)
 //   HTTPServer  sockets, HTTP/1.1, h2 (CNghttp2), TLS (COpenSSL); knows nothing of tasks
@@ -27,11 +28,12 @@ let package = Package(
         .target(name: "ProtoWire", swiftSettings: swiftSettings),
         .target(name: "BBSModels", dependencies: ["ProtoWire"], swiftSettings: swiftSettings),
         .target(name: "BBSLog", swiftSettings: swiftSettings),
+        .target(name: "BBSMetrics", swiftSettings: swiftSettings),
         .target(name: "BBSWAL", dependencies: ["BBSPosix", "BBSLog"], swiftSettings: swiftSettings),
         .target(name: "TaskCore", dependencies: ["BBSModels", "ProtoWire", "BBSWAL", "BBSLog"], swiftSettings: swiftSettings),
         .target(name: "HTTPServer", dependencies: ["BBSPosix", "BBSLog", "CNghttp2", "COpenSSL"], swiftSettings: swiftSettings),
-        .target(name: "BBSAPI", dependencies: ["HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog"], swiftSettings: swiftSettings),
-        .executableTarget(name: "BBSServer", dependencies: ["BBSAPI", "TaskCore", "BBSWAL", "HTTPServer", "BBSModels", "BBSLog"], swiftSettings: swiftSettings),
+        .target(name: "BBSAPI", dependencies: ["HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"], swiftSettings: swiftSettings),
+        .executableTarget(name: "BBSServer", dependencies: ["BBSAPI", "TaskCore", "BBSWAL", "HTTPServer", "BBSModels", "BBSLog", "BBSMetrics"], swiftSettings: swiftSettings),
 
         .testTarget(name: "BBSPosixTests", dependencies: ["BBSPosix"]),
         .testTarget(name: "BBSWALTests", dependencies: ["BBSWAL", "BBSPosix", "BBSLog"]),
@@ -39,7 +41,8 @@ let package = Package(
         .testTarget(name: "BBSModelsTests", dependencies: ["BBSModels", "ProtoWire"]),
         .testTarget(name: "TaskCoreTests", dependencies: ["TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog"]),
-        .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog"]),
+        .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"]),
+        .testTarget(name: "BBSMetricsTests", dependencies: ["BBSMetrics"]),
     ],
     swiftLanguageModes: [.v6]
 )
