@@ -1,4 +1,5 @@
 import BBSPosix
+import Dispatch
 
 /// A point in the append stream where the log moves to a new segment: records before
 /// `offset` (in the pending buffer) go to the current segment, the rest to `segment`.
@@ -39,20 +40,42 @@ struct SegmentWriter: Sendable {
 
     private var path: String { directory + "/" + LogFileName.segment(number) }
 
+    /// Time one batch spent writing and syncing (statistics).
+    struct BatchTiming {
+        var writeNanoseconds: UInt64 = 0
+        var syncNanoseconds: UInt64 = 0
+    }
+
     /// Writes one batch taken from the pending buffer, moving to new segments at `cuts`,
     /// and makes it durable: one write and one fdatasync per segment touched.
-    mutating func write(_ batch: inout [UInt8], cuts: [SegmentCut], lastSequence: UInt64) throws(WALError) {
+    @discardableResult
+    mutating func write(_ batch: inout [UInt8], cuts: [SegmentCut], lastSequence: UInt64) throws(WALError) -> BatchTiming {
+        var timing = BatchTiming()
         var start = 0
         for cut in cuts {
-            try write(&batch, start..<cut.offset)
-            try synchronize()
+            try write(&batch, start..<cut.offset, timing: &timing)
+            try synchronize(timing: &timing)
             committed = cut.firstSequence - 1
             try moveTo(segment: cut.segment, firstSequence: cut.firstSequence)
             start = cut.offset
         }
-        try write(&batch, start..<batch.count)
-        try synchronize()
+        try write(&batch, start..<batch.count, timing: &timing)
+        try synchronize(timing: &timing)
         committed = lastSequence
+        return timing
+    }
+
+    private mutating func write(_ batch: inout [UInt8], _ range: Range<Int>, timing: inout BatchTiming) throws(WALError) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { timing.writeNanoseconds += DispatchTime.now().uptimeNanoseconds - started }
+        try write(&batch, range)
+    }
+
+    private mutating func synchronize(timing: inout BatchTiming) throws(WALError) {
+        guard options.fsync && unsynced else { return try synchronize() }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { timing.syncNanoseconds += DispatchTime.now().uptimeNanoseconds - started }
+        try synchronize()
     }
 
     /// Seals the records in `range` against `committed` and writes them with one pwrite.

@@ -35,32 +35,26 @@ struct SnapshotWriter {
             if !renamed { try? FileSystem.removeFile(temporary) }
         }
 
-        var buffer = FileHeader(.snapshot, point.nextSegment, point.lastSequence).bytes
-        buffer.reserveCapacity(Self.chunkBytes + (64 << 10))
+        var encoder = SnapshotFileEncoder(nextSegment: point.nextSegment, lastSequence: point.lastSequence,
+                                          maximumRecordBytes: options.maximumRecordBytes,
+                                          reservingCapacity: Self.chunkBytes + (64 << 10))
         var written = 0
-        var count: UInt64 = 0
         func flush() throws(WALError) {
+            let chunk = encoder.take()
             do {
                 try options.faultInjection?(.writeSnapshot)
-                try buffer.withUnsafeBytes { bytes in try file.writeAll(bytes, at: written) }
+                try chunk.withUnsafeBytes { bytes in try file.writeAll(bytes, at: written) }
             } catch {
                 throw WALError.snapshot(temporary, error)
             }
-            written += buffer.count
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * Self.chunkBytes)
+            written += chunk.count
         }
 
         try produce { type, payload in
-            guard payload.count <= options.maximumRecordBytes else {
-                throw WALError.tooLarge(payload.count, limit: options.maximumRecordBytes)
-            }
-            count += 1
-            let start = buffer.count
-            RecordHeader.appendUnsealed(to: &buffer, sequence: count, type: type, payload: payload)
-            buffer.withUnsafeMutableBytes { _ = RecordHeader.seal($0, at: start, committed: 0) }
-            if buffer.count >= Self.chunkBytes { try flush() }
+            try encoder.append(type: type, payload: payload)
+            if encoder.bytes.count >= Self.chunkBytes { try flush() }
         }
-        buffer += FileHeader(.snapshotEnd, count, point.lastSequence).bytes
+        encoder.finish()
         try flush()
 
         do {
@@ -76,7 +70,7 @@ struct SnapshotWriter {
         } catch {
             throw WALError.snapshot(renamed ? path : temporary, error)
         }
-        return (Int(count), written)
+        return (Int(encoder.records), written)
     }
 
     /// Removes the segments and older snapshots the new snapshot covers; returns how many.

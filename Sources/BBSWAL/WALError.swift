@@ -8,6 +8,7 @@ public struct WALError: Error, Hashable, Sendable, CustomStringConvertible {
         case corruptLog, missingData, replayFailed, directoryInUse
         case writeFailed, closed, recordTooLarge
         case snapshotInProgress, invalidSnapshotPoint, snapshotFailed, fileSystem
+        case restoreRefused
     }
 
     private let code: Code
@@ -42,6 +43,9 @@ public struct WALError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let snapshotFailed = WALError(.snapshotFailed, "")
     /// A file operation outside the append path failed (opening the log, reading it).
     public static let fileSystem = WALError(.fileSystem, "")
+    /// `restore(snapshotFile:into:)` would overwrite something, or the file is not a lone
+    /// snapshot.
+    public static let restoreRefused = WALError(.restoreRefused, "")
 
     static func corrupt(_ file: String, offset: Int, _ reason: String) -> WALError {
         WALError(.corruptLog, "\(file) at offset \(offset): \(reason)")
@@ -75,6 +79,8 @@ public struct WALError: Error, Hashable, Sendable, CustomStringConvertible {
         WALError(.snapshotFailed, "\(file): \(error)")
     }
 
+    static func restoreRefused(_ detail: String) -> WALError { WALError(.restoreRefused, detail) }
+
     static func fileSystem(_ path: String, _ error: SystemCallError) -> WALError {
         WALError(.fileSystem, "\(path): \(error)")
     }
@@ -93,6 +99,7 @@ public struct WALError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidSnapshotPoint: kind = "invalid write-ahead log snapshot point"
         case .snapshotFailed: kind = "write-ahead log snapshot failed"
         case .fileSystem: kind = "write-ahead log file operation failed"
+        case .restoreRefused: kind = "write-ahead log restore refused"
         }
         return detail.isEmpty ? kind : kind + ": " + detail
     }

@@ -47,8 +47,30 @@ public final class WriteAheadLog: Sendable {
         /// Called on the writer (or snapshot) thread before each I/O step; throwing makes
         /// that step fail as if the system call had. For tests of failure handling.
         public var faultInjection: (@Sendable (FaultPoint) throws -> Void)?
+        /// Called on the writer thread after each batch is durable (and its waiters are
+        /// queued), with what the batch held and cost: for metrics. Must return quickly.
+        public var batchObserver: (@Sendable (BatchReport) -> Void)?
 
         public init() {}
+    }
+
+    /// One group commit: the records one write and one fdatasync made durable.
+    public struct BatchReport: Sendable, Hashable {
+        /// Records in the batch (the appends that shared its fdatasync).
+        public let records: Int
+        /// Bytes written, record framing included.
+        public let bytes: Int
+        /// Time in `pwrite`.
+        public let writeNanoseconds: UInt64
+        /// Time in `fdatasync` (0 with `fsync` off).
+        public let syncNanoseconds: UInt64
+
+        public init(records: Int, bytes: Int, writeNanoseconds: UInt64, syncNanoseconds: UInt64) {
+            self.records = records
+            self.bytes = bytes
+            self.writeNanoseconds = writeNanoseconds
+            self.syncNanoseconds = syncNanoseconds
+        }
     }
 
     /// The I/O steps `Options.faultInjection` can fail.
@@ -96,6 +118,10 @@ public final class WriteAheadLog: Sendable {
 
     /// The highest sequence number known durable (lock-free).
     public var durableSequence: UInt64 { core.durable.load(ordering: .acquiring) }
+
+    /// The error that stopped the log (sticky; see `WALError.writeFailed`), nil while it
+    /// accepts writes.
+    public var failure: WALError? { core.state.withLock { $0.failure } }
 
     /// Bytes appended (records with their framing) since the point of the last completed
     /// snapshot, or since the log began (lock-free).
@@ -339,14 +365,19 @@ final class LogCore: Sendable {
                 finish()
                 break loop
             case .write(let lastSequence):
+                let firstSequence = writer.committed + 1
+                let timing: SegmentWriter.BatchTiming
                 do {
-                    try writer.write(&batch, cuts: cuts, lastSequence: lastSequence)
+                    timing = try writer.write(&batch, cuts: cuts, lastSequence: lastSequence)
                 } catch {
                     fail(error)
                     writer.abandon()
                     break loop
                 }
                 publish(durable: lastSequence, openedSegment: writer.number)
+                options.batchObserver?(WriteAheadLog.BatchReport(
+                    records: Int(lastSequence - firstSequence + 1), bytes: batch.count,
+                    writeNanoseconds: timing.writeNanoseconds, syncNanoseconds: timing.syncNanoseconds))
                 if batch.capacity > Self.retainedBufferBytes {
                     batch = []
                     batch.reserveCapacity(1 << 20)
