@@ -34,7 +34,7 @@ public final class TaskStore: Sendable {
         case putDomain = 4
     }
 
-    private struct Entry: Sendable {
+    struct Entry: Sendable {
         var record: TaskRecord
         /// The journal sequence of the record's latest write.
         var sequence: UInt64
@@ -56,8 +56,12 @@ public final class TaskStore: Sendable {
         /// much would rewrite the whole state for little gain.
         var lastSnapshotBytes = 0
         var observers: [@Sendable (Commit) -> Void] = []
+        /// Tasks by domain and state, kept with every change (metrics read it without a scan).
+        var counts = TaskCounts()
 
         mutating func insert(_ record: TaskRecord, sequence: UInt64) {
+            if let replaced = tasks[record.guid]?.record { counts.remove(replaced) }
+            counts.add(record)
             tasks[record.guid] = Entry(record: record, sequence: sequence)
             byDomain[record.domain, default: []].insert(record.guid)
             if !record.cellId.isEmpty { byCell[record.cellId, default: []].insert(record.guid) }
@@ -68,10 +72,15 @@ public final class TaskStore: Sendable {
                 if !before.cellId.isEmpty { removeIndex(&byCell, before.cellId, before.guid) }
                 if !after.cellId.isEmpty { byCell[after.cellId, default: []].insert(after.guid) }
             }
+            if before.state != after.state || before.domain != after.domain {
+                counts.remove(before)
+                counts.add(after)
+            }
             tasks[after.guid] = Entry(record: after, sequence: sequence)
         }
 
         mutating func remove(_ record: TaskRecord) {
+            if let removed = tasks[record.guid]?.record { counts.remove(removed) }
             tasks[record.guid] = nil
             removeIndex(&byDomain, record.domain, record.guid)
             if !record.cellId.isEmpty { removeIndex(&byCell, record.cellId, record.guid) }
@@ -249,6 +258,22 @@ public final class TaskStore: Sendable {
     /// The number of stored tasks.
     public var count: Int { state.withLock { $0.tasks.count } }
 
+    /// Tasks by domain and state, maintained with every change: a copy of a table of
+    /// domains × states, no scan of the tasks. Includes changes whose journal write may
+    /// still be in flight.
+    public var counts: TaskCounts { state.withLock { $0.counts } }
+
+    /// A copy of the whole store, answered once every change in it is durable (so a
+    /// backup never holds a change that could still be lost). The copy is taken under the
+    /// lock in O(1) (copy-on-write), like a compaction's: the next write then pays for
+    /// copying the table once.
+    public func backup(completion: @escaping @Sendable (Result<TaskStoreBackup, BBSError>) -> Void) {
+        let backup = state.withLock { state in
+            TaskStoreBackup(lastSequence: state.lastSequence, tasks: state.tasks, domains: state.domains)
+        }
+        whenDurable(backup.lastSequence) { error in completion(error.map { .failure($0) } ?? .success(backup)) }
+    }
+
     private static func select(domain: String, cellId: String, in state: State) -> [TaskRecord] {
         func records(_ guids: Set<String>?) -> [TaskRecord] {
             guard let guids else { return [] }
@@ -363,16 +388,7 @@ public final class TaskStore: Sendable {
             var bytes = 0
             let result = Result<Int, any Error> {
                 try journal.writeSnapshot(at: point) { emit in
-                    for (domain, expiry) in domains {
-                        let payload = Self.encodeDomain(domain, expiry: expiry)
-                        bytes += payload.count
-                        try emit(RecordType.putDomain.rawValue, payload)
-                    }
-                    for entry in tasks.values {
-                        let payload = entry.record.encodedRecord(includingDefinition: true)
-                        bytes += payload.count
-                        try emit(RecordType.putTask.rawValue, payload)
-                    }
+                    bytes = try Self.emitState(tasks: tasks, domains: domains, emit)
                 }
                 return tasks.count
             }
@@ -392,6 +408,27 @@ public final class TaskStore: Sendable {
             }
             completion?(result)
         }
+    }
+}
+
+extension TaskStore {
+    /// Emits the records that rebuild a state from nothing: every domain, then every task
+    /// whole. A compaction's snapshot and a backup are both made of these. Returns the
+    /// payload bytes emitted.
+    static func emitState(tasks: [String: Entry], domains: [String: Int64],
+                          _ emit: (_ type: UInt8, _ payload: [UInt8]) throws -> Void) rethrows -> Int {
+        var bytes = 0
+        for (domain, expiry) in domains {
+            let payload = encodeDomain(domain, expiry: expiry)
+            bytes += payload.count
+            try emit(RecordType.putDomain.rawValue, payload)
+        }
+        for entry in tasks.values {
+            let payload = entry.record.encodedRecord(includingDefinition: true)
+            bytes += payload.count
+            try emit(RecordType.putTask.rawValue, payload)
+        }
+        return bytes
     }
 }
 
