@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "BBSModelsTests", dependencies: ["BBSModels", "ProtoWire"]),
         .testTarget(name: "TaskCoreTests", dependencies: ["TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog"]),
-        .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"]),
+        .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"]),
         .testTarget(name: "BBSMetricsTests", dependencies: ["BBSMetrics"]),
     ],
     swiftLanguageModes: [.v6]

@@ -37,9 +37,9 @@ struct RPCExchange: Sendable {
     let request: HTTPRequest
     let input: Format
     let output: Format
-    private let respond: @Sendable (HTTPResponse) -> Void
+    private let respond: RouteResponder
 
-    init(_ request: HTTPRequest, _ respond: @escaping @Sendable (HTTPResponse) -> Void) {
+    init(_ request: HTTPRequest, _ respond: @escaping RouteResponder) {
         self.request = request
         self.respond = respond
         input = Self.isJSON(mediaType: request.headers["Content-Type"]) ? .json : .protobuf
@@ -86,23 +86,28 @@ struct RPCExchange: Sendable {
 
     /// Answers `message` in the output format.
     func answer(_ message: some BBSMessage) {
-        switch output {
-        case .protobuf: answer(protobufBytes: message.protobufBytes())
-        case .json: send(message.goJSONBytes(), contentType: Self.jsonContentType)
-        }
+        deliver(message, error: nil)
     }
 
     /// Answers with protobuf bytes built by the caller (the fast paths that copy stored
     /// bytes); only valid when `output` is `.protobuf`.
     func answer(protobufBytes: [UInt8]) {
         precondition(output == .protobuf, "protobuf bytes answered to a JSON request")
-        send(protobufBytes, contentType: Self.protobufContentType)
+        send(protobufBytes, contentType: Self.protobufContentType, error: nil)
     }
 
     func fail<Response: BBSResponseMessage>(_: Response.Type, _ error: BBSError) {
         var message = Response()
         message.error = error
-        answer(message)
+        deliver(message, error: error.type)
+    }
+
+    /// `message` in the output format; `error` is the type of the error it carries.
+    private func deliver(_ message: some BBSMessage, error: BBSError.ErrorType?) {
+        switch output {
+        case .protobuf: send(message.protobufBytes(), contentType: Self.protobufContentType, error: error)
+        case .json: send(message.goJSONBytes(), contentType: Self.jsonContentType, error: error)
+        }
     }
 
     /// An empty response message, or one carrying `error`.
@@ -115,10 +120,10 @@ struct RPCExchange: Sendable {
     }
 
     /// Hands a prepared response to the transport (event streams).
-    func send(_ response: HTTPResponse) { respond(response) }
+    func send(_ response: HTTPResponse) { respond(response, nil) }
 
-    private func send(_ body: [UInt8], contentType: String) {
-        respond(HTTPResponse(status: 200, headers: ["Content-Type": contentType], body: .bytes(body)))
+    private func send(_ body: [UInt8], contentType: String, error: BBSError.ErrorType?) {
+        respond(HTTPResponse(status: 200, headers: ["Content-Type": contentType], body: .bytes(body)), error)
     }
 }
 
