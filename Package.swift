@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "TaskCore", dependencies: ["BBSModels", "ProtoWire", "BBSWAL", "BBSLog"], swiftSettings: swiftSettings),
         .target(name: "HTTPServer", dependencies: ["BBSPosix", "BBSLog", "CNghttp2", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "BBSAPI", dependencies: ["HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"], swiftSettings: swiftSettings),
-        .executableTarget(name: "BBSServer", dependencies: ["BBSAPI", "TaskCore", "BBSWAL", "HTTPServer", "BBSModels", "BBSLog", "BBSMetrics"], swiftSettings: swiftSettings),
+        .executableTarget(name: "BBSServer", dependencies: ["BBSAPI", "TaskCore", "BBSWAL", "BBSPosix", "HTTPServer", "BBSModels", "BBSLog", "BBSMetrics"], swiftSettings: swiftSettings),
 
         .testTarget(name: "BBSPosixTests", dependencies: ["BBSPosix"]),
         .testTarget(name: "BBSWALTests", dependencies: ["BBSWAL", "BBSPosix", "BBSLog"]),
@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog"]),
         .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"]),
         .testTarget(name: "BBSMetricsTests", dependencies: ["BBSMetrics"]),
+        .testTarget(name: "BBSServerTests", dependencies: ["BBSServer", "BBSAPI", "TaskCore", "BBSWAL", "BBSLog", "BBSMetrics"]),
     ],
     swiftLanguageModes: [.v6]
 )

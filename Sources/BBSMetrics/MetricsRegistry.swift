@@ -44,9 +44,14 @@ public struct CollectedSample: Sendable, Equatable {
     public var labelValues: [String]
     public var value: Double
 
-    public init(_ labelValues: [String] = [], _ value: Double) {
+    public init(_ labelValues: [String], _ value: Double) {
         self.labelValues = labelValues
         self.value = value
+    }
+
+    /// A sample of a metric without labels.
+    public init(_ value: Double) {
+        self.init([], value)
     }
 }
 

@@ -1,5 +1,6 @@
 import BBSAPI
 import BBSLog
+import BBSMetrics
 import BBSWAL
 import Dispatch
 import Foundation
@@ -16,6 +17,14 @@ final class BBSServerProcess: Sendable {
     let converger: TaskConverger
     let outbound: OutboundHTTP
     let http: HTTPServer
+    // Operations (branch ops) begin
+    let logSink: LogSink
+    let metrics: ServerMetrics
+    let callbacks: CompletionCallbackWorkers
+    /// The health listener (`health_address`), if configured.
+    let health: HTTPServer?
+    let accessLog: AccessLogFile?
+    // Operations (branch ops) end
     private let convergeInterval: Duration
     private let signalQueue = DispatchQueue(label: "bbs.signals")
     private let signalSources: SignalSources
@@ -24,11 +33,15 @@ final class BBSServerProcess: Sendable {
         let sink = LogSink(level: LogLevel(name: configuration.logLevel) ?? .info)
         let logger = Logger(source: "bbs", sink: sink)
         self.logger = logger
+        logSink = sink
+        let metrics = ServerMetrics()
+        self.metrics = metrics
 
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
         let walDirectory = (configuration.dataDir as NSString).appendingPathComponent("wal")
         var options = WriteAheadLog.Options()
         options.fsync = configuration.walFsync
+        options.batchObserver = metrics.walBatchObserver
         let started = ContinuousClock.now
         var recovery = TaskStoreRecovery()
         journal = try WriteAheadLog(directory: walDirectory, options: options, logger: logger.session("wal")) { type, payload in
@@ -49,7 +62,7 @@ final class BBSServerProcess: Sendable {
         store.observe { [events] commit in events.publish(commit) }
 
         outbound = OutboundHTTP(timeout: configuration.communicationTimeout.duration)
-        let callbacks = CompletionCallbackWorkers(
+        callbacks = CompletionCallbackWorkers(
             store: store, transport: URLSessionCallbackTransport(http: outbound),
             workers: configuration.taskCallbackWorkers, logger: logger.session("task-callback"))
         var auctioneer: AuctioneerClient?
@@ -62,7 +75,17 @@ final class BBSServerProcess: Sendable {
         convergeInterval = configuration.convergeRepeatInterval.duration
         let controller = TaskController(store: store, auctioneer: auctioneer, callbacks: callbacks)
 
-        var router = Router()
+        // Operations (branch ops) begin: access log and request metrics around every route.
+        if configuration.accessLogPath.isEmpty {
+            accessLog = nil
+        } else {
+            accessLog = try AccessLogFile(path: configuration.accessLogPath, logger: logger.session("access-log"))
+        }
+        let accessLogger = accessLog.map { file in
+            Logger(source: "bbs-access", sink: LogSink(level: .info) { file.append($0) })
+        }
+        var router = Router(instrumentation: RequestInstrumentation(registry: metrics.registry, accessLog: accessLogger))
+        // Operations (branch ops) end
         TaskHandlers(controller: controller, events: events, logger: logger.session("handlers")).register(on: &router)
 
         let address = try ListenAddress(parsing: configuration.listenAddress)
@@ -74,25 +97,54 @@ final class BBSServerProcess: Sendable {
         httpConfiguration.idleTimeout = configuration.idleTimeout.duration
         http = HTTPServer(configuration: httpConfiguration, responder: router, logger: logger.session("http"))
         signalSources = SignalSources(queue: signalQueue)
+
+        // Operations (branch ops) begin: the health listener and what /metrics reads.
+        if configuration.healthAddress.isEmpty {
+            health = nil
+        } else {
+            let address = try ListenAddress(parsing: configuration.healthAddress)
+            var healthConfiguration = HTTPServer.Configuration()
+            healthConfiguration.host = address.host
+            healthConfiguration.port = address.port
+            healthConfiguration.maxConnections = 64
+            healthConfiguration.queueCount = 1
+            let admin = AdminResponder(registry: metrics.registry, logSink: sink, store: store,
+                                       logger: logger.session("admin"))
+            health = HTTPServer(configuration: healthConfiguration, responder: admin, logger: logger.session("health"))
+        }
+        metrics.collect(store: store, journal: journal, events: events, callbacks: callbacks) { [http, health] in
+            [("api", http.openConnections)] + (health.map { [("health", $0.openConnections)] } ?? [])
+        }
+        // Operations (branch ops) end
     }
 
     func start() throws {
-        try http.start()
+        do { try http.start() } catch { throw ConfigurationError("listen_address: \(error)") }
+        // Operations (branch ops): after the API, so a healthy answer means it is up.
+        do { try health?.start() } catch { throw ConfigurationError("health_address: \(error)") }
         converger.resumeOwedCallbacks()
         converger.start(every: convergeInterval)
-        logger.info("started", ["listen_address": "\(http.configuration.host):\(http.localPort)"])
+        var started = ["listen_address": "\(http.configuration.host):\(http.localPort)"]
+        if let health { started["health_address"] = "\(health.configuration.host):\(health.localPort)" }
+        logger.info("started", started)
         signalSources.install([SIGTERM, SIGINT]) { [self] signal in
             logger.info("signalled", ["signal": String(signal)])
             shutdown()
         }
+        // Operations (branch ops): SIGHUP reopens the access log (rotation by rename). A
+        // second source for the same signal (certificate reload) may be installed too:
+        // Dispatch delivers a signal to every source.
+        signalSources.install([SIGHUP]) { [self] _ in accessLog?.reopen() }
     }
 
     /// Stops accepting, lets in-flight requests finish, closes the log, exits 0.
     private func shutdown() {
         converger.stop()
         events.close()
+        health?.shutdown(timeout: .seconds(1)) {}  // Operations (branch ops)
         http.shutdown(timeout: .seconds(10)) { [self] in
             journal.close()
+            accessLog?.close()  // Operations (branch ops)
             logger.info("exited")
             exit(0)
         }

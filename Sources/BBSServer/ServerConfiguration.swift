@@ -45,6 +45,13 @@ struct ServerConfiguration: Decodable, Sendable {
     /// debug, info, error or fatal.
     var logLevel = "info"
 
+    // MARK: Operations (branch ops)
+    /// `host:port` of the health listener: the health check, `/metrics`, `/log-level`,
+    /// `/backup` (the reference's key). Empty: no health listener.
+    var healthAddress = ""
+    /// A file that gets one line per request (appended; reopened on SIGHUP). Empty: none.
+    var accessLogPath = ""
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listenAddress = "listen_address"
         case maxRequestBodyBytes = "max_request_body_bytes"
@@ -62,14 +69,24 @@ struct ServerConfiguration: Decodable, Sendable {
         case auctioneerAddress = "auctioneer_address"
         case eventSubscriberBufferBytes = "event_subscriber_buffer_bytes"
         case logLevel = "log_level"
+        case healthAddress = "health_address"
+        case accessLogPath = "access_log_path"
     }
 
     init() {}
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        // With a problem list in `userInfo` (`--check-config`), a key that does not decode
+        // is noted and the next one read, so every bad key is reported at once.
+        let problems = decoder.userInfo[ConfigurationProblems.userInfoKey] as? ConfigurationProblems
         func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
-            if let present = try c.decodeIfPresent(T.self, forKey: key) { value = present }
+            do {
+                if let present = try c.decodeIfPresent(T.self, forKey: key) { value = present }
+            } catch let error as DecodingError {
+                guard let problems else { throw error }
+                problems.add(Self.problem(error))
+            }
         }
         try read(.listenAddress, into: &listenAddress)
         try read(.maxRequestBodyBytes, into: &maxRequestBodyBytes)
@@ -87,6 +104,8 @@ struct ServerConfiguration: Decodable, Sendable {
         try read(.auctioneerAddress, into: &auctioneerAddress)
         try read(.eventSubscriberBufferBytes, into: &eventSubscriberBufferBytes)
         try read(.logLevel, into: &logLevel)
+        try read(.healthAddress, into: &healthAddress)
+        try read(.accessLogPath, into: &accessLogPath)
     }
 
     var convergenceDurations: ConvergenceDurations {
@@ -108,10 +127,8 @@ struct ServerConfiguration: Decodable, Sendable {
         let config: ServerConfiguration
         do {
             config = try JSONDecoder().decode(ServerConfiguration.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigurationError("\(path): \(Self.describe(context))")
-        } catch let DecodingError.typeMismatch(type, context) {
-            throw ConfigurationError("\(path): \(Self.key(context)) must be \(Self.jsonType(type))")
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(path): \(Self.problem(error))")
         } catch {
             throw ConfigurationError("\(path): \(error)")
         }
@@ -119,40 +136,66 @@ struct ServerConfiguration: Decodable, Sendable {
         return config
     }
 
+    /// Throws the first of `problems()`.
     func validate() throws {
-        guard (try? ListenAddress(parsing: listenAddress)) != nil else {
-            throw ConfigurationError("listen_address \"\(listenAddress)\" is not host:port")
+        if let first = problems().first { throw ConfigurationError(first.description) }
+    }
+
+    /// Every value that is out of range or malformed, with its key.
+    func problems() -> [ConfigurationProblem] {
+        var problems: [ConfigurationProblem] = []
+        func check(_ condition: Bool, _ key: String, _ text: @autoclosure () -> String) {
+            if !condition { problems.append(ConfigurationProblem(key: key, text: text())) }
         }
-        guard LogLevel(name: logLevel) != nil else {
-            throw ConfigurationError("log_level \"\(logLevel)\" must be debug, info, error or fatal")
-        }
-        guard maxTaskRetries >= 0 else { throw ConfigurationError("max_task_retries must be >= 0") }
-        guard maxRequestBodyBytes > 0 else { throw ConfigurationError("max_request_body_bytes must be > 0") }
-        guard !dataDir.isEmpty else { throw ConfigurationError("data_dir must not be empty") }
+        check((try? ListenAddress(parsing: listenAddress)) != nil, "listen_address", "\"\(listenAddress)\" is not host:port")
+        check(LogLevel(name: logLevel) != nil, "log_level", "\"\(logLevel)\" must be debug, info, error or fatal")
+        check(maxTaskRetries >= 0, "max_task_retries", "must be >= 0")
+        check(maxRequestBodyBytes > 0, "max_request_body_bytes", "must be > 0")
+        check(!dataDir.isEmpty, "data_dir", "must not be empty")
         for (key, duration) in [("request_timeout", requestTimeout), ("idle_timeout", idleTimeout),
                                 ("converge_repeat_interval", convergeRepeatInterval),
                                 ("kick_task_duration", kickTaskDuration),
                                 ("expire_pending_task_duration", expirePendingTaskDuration),
                                 ("expire_completed_task_duration", expireCompletedTaskDuration),
-                                ("communication_timeout", communicationTimeout)] where duration.nanoseconds <= 0 {
-            throw ConfigurationError("\(key) must be a positive duration")
+                                ("communication_timeout", communicationTimeout)] {
+            check(duration.nanoseconds > 0, key, "must be a positive duration")
         }
-        guard eventSubscriberBufferBytes > 0 else {
-            throw ConfigurationError("event_subscriber_buffer_bytes must be > 0")
+        check(eventSubscriberBufferBytes > 0, "event_subscriber_buffer_bytes", "must be > 0")
+        check(taskCallbackWorkers > 0, "task_callback_workers", "must be > 0")
+        check(auctioneerAddress.isEmpty || URL(string: auctioneerAddress)?.host != nil, "auctioneer_address",
+              "\"\(auctioneerAddress)\" is not an http(s) URL")
+        // Operations (branch ops)
+        if !healthAddress.isEmpty {
+            if let health = try? ListenAddress(parsing: healthAddress) {
+                let api = try? ListenAddress(parsing: listenAddress)
+                check(health.port == 0 || health != api, "health_address", "\"\(healthAddress)\" is the listen_address")
+            } else {
+                check(false, "health_address", "\"\(healthAddress)\" is not host:port")
+            }
         }
-        guard taskCallbackWorkers > 0 else { throw ConfigurationError("task_callback_workers must be > 0") }
-        if !auctioneerAddress.isEmpty, URL(string: auctioneerAddress)?.host == nil {
-            throw ConfigurationError("auctioneer_address \"\(auctioneerAddress)\" is not an http(s) URL")
+        return problems
+    }
+
+    /// A decoding failure, with the key it concerns ("" when the file is not JSON at all).
+    static func problem(_ error: DecodingError) -> ConfigurationProblem {
+        switch error {
+        case .dataCorrupted(let context):
+            let key = key(context)
+            return key.isEmpty ? ConfigurationProblem(key: "", text: "not valid JSON (\(context.debugDescription))")
+                : ConfigurationProblem(key: key, text: context.debugDescription)
+        case .typeMismatch(let type, let context):
+            return ConfigurationProblem(key: key(context), text: "must be \(jsonType(type))")
+        case .valueNotFound(let type, let context):
+            return ConfigurationProblem(key: key(context), text: "must be \(jsonType(type)), not null")
+        case .keyNotFound(let key, _):
+            return ConfigurationProblem(key: key.stringValue, text: "is missing")
+        @unknown default:
+            return ConfigurationProblem(key: "", text: "\(error)")
         }
     }
 
     private static func key(_ context: DecodingError.Context) -> String {
         context.codingPath.map(\.stringValue).joined(separator: ".")
-    }
-
-    private static func describe(_ context: DecodingError.Context) -> String {
-        let key = key(context)
-        return key.isEmpty ? "not valid JSON (\(context.debugDescription))" : "\(key): \(context.debugDescription)"
     }
 
     private static func jsonType(_ type: Any.Type) -> String {
@@ -163,6 +206,21 @@ struct ServerConfiguration: Decodable, Sendable {
         default: return "\(type)"
         }
     }
+}
+
+/// One thing wrong with a configuration, and the key it concerns.
+struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
+    let key: String
+    let text: String
+    var description: String { key.isEmpty ? text : key + ": " + text }
+}
+
+/// Where `--check-config` collects decoding problems instead of stopping at the first.
+final class ConfigurationProblems: @unchecked Sendable {
+    // Unchecked: used by one decoding on one thread, then read.
+    static let userInfoKey = CodingUserInfoKey(rawValue: "bbs.configuration-problems")!
+    private(set) var all: [ConfigurationProblem] = []
+    func add(_ problem: ConfigurationProblem) { all.append(problem) }
 }
 
 struct ConfigurationError: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 // bbs-server: the composition root. Reads the config, replays the write-ahead log into
-// the task store, serves the API, and shuts down cleanly on SIGTERM/SIGINT.
+// the task store, serves the API, and shuts down cleanly on SIGTERM/SIGINT. The operator
+// commands (`--check-config`, `inspect`, `restore`) run and exit without serving.
 import BBSAPI
 import BBSLog
 import Dispatch
@@ -7,37 +8,62 @@ import Foundation
 import HTTPServer
 import TaskCore
 
-let usage = """
-    usage: bbs-server [--config FILE]
-      --config FILE   JSON configuration (default: Config/bbs-server.json); keys in Config/README.md
-      --help          this text
-    """
+func fail(_ message: String, status: Int32) -> Never {
+    FileHandle.standardError.write(Data("bbs-server: \(message)\n".utf8))
+    exit(status)
+}
 
-var configPath = "Config/bbs-server.json"
-var arguments = CommandLine.arguments.dropFirst()
-while let argument = arguments.popFirst() {
-    switch argument {
-    case "--config", "-config":
-        guard let path = arguments.popFirst() else {
-            FileHandle.standardError.write(Data("bbs-server: --config needs a file\n\(usage)\n".utf8))
-            exit(2)
-        }
-        configPath = path
-    case "--help", "-h":
-        print(usage)
-        exit(0)
-    default:
-        FileHandle.standardError.write(Data("bbs-server: unknown argument \(argument)\n\(usage)\n".utf8))
-        exit(2)
+func finish(_ result: (output: String, status: Int32)) -> Never {
+    if result.status == 0 {
+        FileHandle.standardOutput.write(Data(result.output.utf8))
+    } else {
+        FileHandle.standardError.write(Data(result.output.utf8))
     }
+    exit(result.status)
+}
+
+/// The data directory an operator command works on.
+func dataDirectory(_ target: Invocation.Target) -> String {
+    switch target {
+    case .dataDir(let directory):
+        return directory
+    case .config(let path):
+        do {
+            return try ServerConfiguration.load(path: path).dataDir
+        } catch {
+            fail("\(error)", status: 2)
+        }
+    }
+}
+
+let invocation: Invocation
+do {
+    invocation = try Invocation.parse(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    fail("\(error)\n\(Invocation.usage)", status: 2)
+}
+
+let configPath: String
+switch invocation {
+case .help:
+    print(Invocation.usage)
+    exit(0)
+case .checkConfig(let path):
+    let report = ConfigurationCheck.check(path: path)
+    finish((ConfigurationCheck.render(report, path: path), report.isValid ? 0 : 1))
+case .inspect(let target):
+    finish(OperatorCommands.inspect(dataDir: dataDirectory(target)))
+case .restore(let backup, let target):
+    finish(OperatorCommands.restore(backup: backup, dataDir: dataDirectory(target)))
+case .serve(let path):
+    configPath = path
 }
 
 let configuration: ServerConfiguration
 do {
     configuration = try ServerConfiguration.load(path: configPath)
 } catch {
-    FileHandle.standardError.write(Data("bbs-server: \(error)\n".utf8))
-    exit(2)
+    fail("\(error)", status: 2)
 }
 
 let server: BBSServerProcess
@@ -45,7 +71,6 @@ do {
     server = try BBSServerProcess(configuration: configuration)
     try server.start()
 } catch {
-    FileHandle.standardError.write(Data("bbs-server: \(error)\n".utf8))
-    exit(1)
+    fail("\(error)", status: 1)
 }
 dispatchMain()

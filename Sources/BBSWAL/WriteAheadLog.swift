@@ -64,12 +64,17 @@ public final class WriteAheadLog: Sendable {
         public let writeNanoseconds: UInt64
         /// Time in `fdatasync` (0 with `fsync` off).
         public let syncNanoseconds: UInt64
+        /// Time from the batch's first append until the batch was durable: the longest any
+        /// of its records waited (queueing behind the previous batch, then write and sync).
+        public let oldestWaitNanoseconds: UInt64
 
-        public init(records: Int, bytes: Int, writeNanoseconds: UInt64, syncNanoseconds: UInt64) {
+        public init(records: Int, bytes: Int, writeNanoseconds: UInt64, syncNanoseconds: UInt64,
+                    oldestWaitNanoseconds: UInt64) {
             self.records = records
             self.bytes = bytes
             self.writeNanoseconds = writeNanoseconds
             self.syncNanoseconds = syncNanoseconds
+            self.oldestWaitNanoseconds = oldestWaitNanoseconds
         }
     }
 
@@ -180,6 +185,9 @@ final class LogCore: Sendable {
     struct State {
         /// Unsealed records not yet taken by the writer.
         var pending: [UInt8] = []
+        /// When the first record now in `pending` was appended (monotonic ns; statistics,
+        /// read only with a `batchObserver`).
+        var pendingSince: UInt64 = 0
         /// Segment changes inside `pending`.
         var cuts: [SegmentCut] = []
         var nextSequence: UInt64
@@ -300,6 +308,9 @@ final class LogCore: Sendable {
             if state.segmentRecords > 0 && state.segmentBytes + size > options.segmentBytes { state.cut() }
             let sequence = state.nextSequence
             state.nextSequence += 1
+            if state.pending.isEmpty && options.batchObserver != nil {
+                state.pendingSince = DispatchTime.now().uptimeNanoseconds
+            }
             RecordHeader.appendUnsealed(to: &state.pending, sequence: sequence, type: type, payload: payload)
             state.segmentBytes += size
             state.segmentRecords += 1
@@ -329,7 +340,7 @@ final class LogCore: Sendable {
     // MARK: - The writer thread
 
     private enum WriterStep {
-        case write(lastSequence: UInt64)
+        case write(lastSequence: UInt64, since: UInt64)
         case sleep
         case finish
         case stop
@@ -350,7 +361,8 @@ final class LogCore: Sendable {
                 }
                 swap(&state.pending, &batch)
                 swap(&state.cuts, &cuts)
-                return .write(lastSequence: state.nextSequence - 1)
+                defer { state.pendingSince = 0 }
+                return .write(lastSequence: state.nextSequence - 1, since: state.pendingSince)
             }
             switch step {
             case .sleep:
@@ -364,7 +376,7 @@ final class LogCore: Sendable {
                 }
                 finish()
                 break loop
-            case .write(let lastSequence):
+            case .write(let lastSequence, let since):
                 let firstSequence = writer.committed + 1
                 let timing: SegmentWriter.BatchTiming
                 do {
@@ -375,9 +387,14 @@ final class LogCore: Sendable {
                     break loop
                 }
                 publish(durable: lastSequence, openedSegment: writer.number)
-                options.batchObserver?(WriteAheadLog.BatchReport(
-                    records: Int(lastSequence - firstSequence + 1), bytes: batch.count,
-                    writeNanoseconds: timing.writeNanoseconds, syncNanoseconds: timing.syncNanoseconds))
+                if let observer = options.batchObserver {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    let records = Int(lastSequence - firstSequence + 1)
+                    observer(WriteAheadLog.BatchReport(
+                        records: records, bytes: batch.count,
+                        writeNanoseconds: timing.writeNanoseconds, syncNanoseconds: timing.syncNanoseconds,
+                        oldestWaitNanoseconds: records > 0 && since > 0 && since <= now ? now - since : 0))
+                }
                 if batch.capacity > Self.retainedBufferBytes {
                     batch = []
                     batch.reserveCapacity(1 << 20)

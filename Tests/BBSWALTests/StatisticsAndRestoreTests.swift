@@ -26,6 +26,8 @@ import Testing
             #expect(seen.reduce(0) { $0 + $1.bytes }
                     == RecordHeader.recordSize(payload: 40) + 40 * RecordHeader.recordSize(payload: 100))
             #expect(seen.allSatisfy { $0.records > 0 })
+            // A record waits at least as long as its batch's write and sync took.
+            #expect(seen.allSatisfy { $0.oldestWaitNanoseconds >= $0.writeNanoseconds + $0.syncNanoseconds })
         }
     }
 

@@ -1,0 +1,325 @@
+import BBSLog
+import BBSMetrics
+import BBSModels
+import BBSWAL
+import Foundation
+import Testing
+@testable import BBSServer
+@testable import TaskCore
+
+/// A fresh directory for one test, removed afterwards.
+private func withDirectory<T>(_ body: (String) throws -> T) throws -> T {
+    let path = NSTemporaryDirectory() + "bbs-server-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
+
+private func check(_ json: String) -> ConfigurationCheck.Report {
+    ConfigurationCheck.check(data: Data(json.utf8))
+}
+
+@Suite("--check-config")
+struct ConfigurationCheckTests {
+    @Test func aGoodConfigurationIsValid() throws {
+        try withDirectory { root in
+            let report = check(#"{"listen_address": "127.0.0.1:8889", "health_address": "127.0.0.1:8890", "data_dir": "\#(root)/data/nested", "access_log_path": "\#(root)/logs/access.log", "log_level": "debug"}"#)
+            #expect(report.problems == [])
+            #expect(report.notes == [])
+            #expect(report.isValid)
+        }
+    }
+
+    @Test func everyProblemIsListedWithItsKey() throws {
+        try withDirectory { root in
+            let report = check("""
+                {"listen_address": "nowhere", "health_address": 8890, "request_timeout": "soon",
+                 "max_task_retries": -1, "log_level": "chatty", "data_dir": "\(root)/data",
+                 "idle_timeout": "0s", "wal_fsync": "yes"}
+                """)
+            #expect(Set(report.problems.map(\.key)) == ["listen_address", "health_address", "request_timeout",
+                                                         "max_task_retries", "log_level", "idle_timeout", "wal_fsync"])
+            #expect(report.problems.contains(ConfigurationProblem(key: "health_address", text: "must be a string")))
+            #expect(report.problems.contains(ConfigurationProblem(key: "wal_fsync", text: "must be true or false")))
+            #expect(report.problems.contains(ConfigurationProblem(key: "listen_address", text: "\"nowhere\" is not host:port")))
+            #expect(report.problems.contains { $0.key == "request_timeout" && $0.text.contains("invalid duration \"soon\"") })
+            #expect(!report.isValid)
+        }
+    }
+
+    @Test func theHealthListenerMustNotTakeTheAPIsAddress() {
+        let report = check(#"{"listen_address": "127.0.0.1:8889", "health_address": "127.0.0.1:8889"}"#)
+        #expect(report.problems == [ConfigurationProblem(key: "health_address", text: "\"127.0.0.1:8889\" is the listen_address")])
+        #expect(check(#"{"health_address": "127.0.0.1:bad"}"#).problems.map(\.key) == ["health_address"])
+    }
+
+    @Test func theDataDirectoryMustBeAWritableDirectoryOrCreatable() throws {
+        try withDirectory { root in
+            let file = root + "/plain-file"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+            #expect(check(#"{"data_dir": "\#(file)"}"#).problems
+                    == [ConfigurationProblem(key: "data_dir", text: "\(file) is not a directory")])
+            // Below a file: cannot be created.
+            #expect(check(#"{"data_dir": "\#(file)/data"}"#).problems.map(\.key) == ["data_dir"])
+            #expect(check(#"{"data_dir": "\#(root)/new/deeper"}"#).isValid)
+            try FileManager.default.createDirectory(atPath: root + "/locked", withIntermediateDirectories: false,
+                                                    attributes: [.posixPermissions: 0o500])
+            if getuid() != 0 {  // root writes anywhere
+                #expect(check(#"{"data_dir": "\#(root)/locked"}"#).problems
+                        == [ConfigurationProblem(key: "data_dir", text: "\(root)/locked is not writable")])
+            }
+        }
+    }
+
+    @Test func namedFilesMustBeUsable() throws {
+        try withDirectory { root in
+            let report = check("""
+                {"data_dir": "\(root)", "access_log_path": "\(root)", "cert_file": "\(root)/missing.pem",
+                 "key_file": "\(root)", "ca_file": ""}
+                """)
+            #expect(report.problems == [
+                ConfigurationProblem(key: "access_log_path", text: "\(root) is a directory"),
+                ConfigurationProblem(key: "cert_file", text: "\(root)/missing.pem does not exist"),
+                ConfigurationProblem(key: "key_file", text: "\(root) is a directory"),
+            ])
+        }
+    }
+
+    @Test func unknownKeysAreNotedNotRefused() throws {
+        try withDirectory { root in
+            let report = check(#"{"data_dir": "\#(root)", "listen_adress": ":1", "database_driver": "mysql"}"#)
+            #expect(report.isValid)
+            #expect(report.notes == ["database_driver is not used by bbs-server (ignored)",
+                                     "listen_adress is not used by bbs-server (ignored)"])
+        }
+    }
+
+    @Test func aFileThatIsNotAJSONObjectIsOneProblem() {
+        #expect(check("[1, 2]").problems == [ConfigurationProblem(key: "", text: "not a JSON object")])
+        #expect(check("{").problems == [ConfigurationProblem(key: "", text: "not a JSON object")])
+        #expect(ConfigurationCheck.check(path: "/nonexistent/bbs.json").problems.count == 1)
+    }
+
+    @Test func aRunningServerOnTheDataDirectoryIsNoted() throws {
+        try withDirectory { root in
+            let log = try WriteAheadLog(directory: root + "/wal", options: WriteAheadLog.Options(), logger: .discarding) { _, _ in }
+            let report = check(#"{"data_dir": "\#(root)"}"#)
+            #expect(report.isValid)
+            #expect(report.notes == ["a server is running on data_dir \(root) (its log is locked)"])
+            log.close()
+        }
+    }
+
+    @Test func theReportNamesTheFileOnEveryLine() {
+        let report = ConfigurationCheck.Report(problems: [ConfigurationProblem(key: "log_level", text: "bad")],
+                                               notes: ["x is not used"])
+        #expect(ConfigurationCheck.render(report, path: "c.json") == "c.json: log_level: bad\nc.json: note: x is not used\nc.json: 1 problem\n")
+        #expect(ConfigurationCheck.render(ConfigurationCheck.Report(), path: "c.json") == "c.json: OK\n")
+    }
+
+    @Test func startingStopsAtTheFirstProblemWithTheSameText() throws {
+        try withDirectory { root in
+            let path = root + "/c.json"
+            try Data(#"{"max_task_retries": -1}"#.utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(path: path) }
+            do {
+                _ = try ServerConfiguration.load(path: path)
+            } catch {
+                #expect("\(error)" == "max_task_retries: must be >= 0")
+            }
+        }
+    }
+}
+
+@Suite("Command line")
+struct InvocationTests {
+    @Test func serveAndCheck() throws {
+        #expect(try Invocation.parse([]) == .serve(config: Invocation.defaultConfig))
+        #expect(try Invocation.parse(["--config", "a.json"]) == .serve(config: "a.json"))
+        #expect(try Invocation.parse(["-config", "a.json"]) == .serve(config: "a.json"))
+        #expect(try Invocation.parse(["--check-config", "--config", "a.json"]) == .checkConfig(config: "a.json"))
+        #expect(try Invocation.parse(["--config", "a.json", "--check-config"]) == .checkConfig(config: "a.json"))
+        #expect(try Invocation.parse(["--help"]) == .help)
+    }
+
+    @Test func operatorCommands() throws {
+        #expect(try Invocation.parse(["inspect"]) == .inspect(.config(Invocation.defaultConfig)))
+        #expect(try Invocation.parse(["inspect", "--data-dir", "/d"]) == .inspect(.dataDir("/d")))
+        #expect(try Invocation.parse(["restore", "--from", "b.snap", "--config", "c.json"])
+                == .restore(backup: "b.snap", .config("c.json")))
+        #expect(throws: Invocation.UsageError.self) { try Invocation.parse(["restore", "--data-dir", "/d"]) }
+        #expect(throws: Invocation.UsageError.self) { try Invocation.parse(["inspect", "--data-dir", "/d", "--config", "c"]) }
+        #expect(throws: Invocation.UsageError.self) { try Invocation.parse(["--data-dir", "/d"]) }
+        #expect(throws: Invocation.UsageError.self) { try Invocation.parse(["--config"]) }
+        #expect(throws: Invocation.UsageError.self) { try Invocation.parse(["inspect", "--check-config"]) }
+    }
+}
+
+@Suite("Inspector and restore commands")
+struct OperatorCommandTests {
+    private static let definition = StoredDefinition(bytes: [0x0a, 0x01, 0x78], completionCallbackURL: "")
+
+    /// A data directory whose log holds tasks a, b (Running on cell-1) in domain d1 and c in d2.
+    private func makeDataDirectory(_ root: String) async throws -> TaskStore {
+        let log = try WriteAheadLog(directory: OperatorCommands.journalDirectory(dataDir: root),
+                                    options: WriteAheadLog.Options(), logger: .discarding) { _, _ in }
+        let store = TaskStore(recovered: TaskStoreRecovery(), journal: log, machine: TaskStateMachine(maxTaskRetries: 3),
+                              clock: { 1_700_000_000_000_000_000 }, logger: .discarding)
+        for (guid, domain) in [("a", "d1"), ("b", "d1"), ("c", "d2")] {
+            _ = await withCheckedContinuation { c in
+                store.apply(.desire(domain: domain, definition: Self.definition), guid: guid) { c.resume(returning: $0) }
+            }
+        }
+        _ = await withCheckedContinuation { c in store.apply(.start(cellId: "cell-1"), guid: "b") { c.resume(returning: $0) } }
+        await withCheckedContinuation { c in store.upsertDomain("d1", ttl: 0) { _ in c.resume() } }
+        log.close()
+        return store
+    }
+
+    @Test func inspectDescribesTheLogAndItsTasks() async throws {
+        let root = NSTemporaryDirectory() + "bbs-server-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        _ = try await makeDataDirectory(root)
+        let (output, status) = OperatorCommands.inspect(dataDir: root)
+        #expect(status == 0)
+        let directory = OperatorCommands.journalDirectory(dataDir: root)
+        #expect(output == """
+            write-ahead log: \(directory)
+            snapshot: none
+            segments: 1
+              segment-0000000000000001.wal  first_sequence=1  records=5  valid_bytes=\(try validBytes(directory))  file_bytes=\(try validBytes(directory))
+            torn tail: none
+            last sequence: 5
+            records: 5 (0 in the snapshot)
+              put-domain: 1
+              put-task: 3
+              update-task: 1
+            tasks: 3
+              domain  Pending    Running    Completed  Resolving
+              d1      1          1          0          0
+              d2      1          0          0          0
+            domains: 1
+              d1: never expires
+
+            """)
+        #expect(OperatorCommands.inspect(dataDir: root + "/nothing-here").status == 1)
+    }
+
+    private func validBytes(_ directory: String) throws -> Int {
+        try #require(try WriteAheadLog.inspect(directory: directory).segments.first).validBytes
+    }
+
+    @Test func inspectWarnsWhenAServerHasTheLogOpen() async throws {
+        let root = NSTemporaryDirectory() + "bbs-server-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        _ = try await makeDataDirectory(root)
+        let log = try WriteAheadLog(directory: OperatorCommands.journalDirectory(dataDir: root),
+                                    options: WriteAheadLog.Options(), logger: .discarding) { _, _ in }
+        let (output, status) = OperatorCommands.inspect(dataDir: root)
+        log.close()
+        #expect(status == 0)
+        #expect(output.contains("warning: a server has this log open"))
+        #expect(output.contains("tasks: 3"))
+    }
+
+    @Test func inspectReportsATornTail() async throws {
+        let root = NSTemporaryDirectory() + "bbs-server-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        _ = try await makeDataDirectory(root)
+        let directory = OperatorCommands.journalDirectory(dataDir: root)
+        let segment = directory + "/segment-0000000000000001.wal"
+        let handle = try #require(FileHandle(forWritingAtPath: segment))
+        handle.seekToEndOfFile()
+        handle.write(Data([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08]))
+        try handle.close()
+        let (output, status) = OperatorCommands.inspect(dataDir: root)
+        #expect(status == 0)
+        #expect(output.contains("torn tail: segment-0000000000000001.wal at offset"))
+        #expect(output.contains("tasks: 3"))
+    }
+
+    @Test func restoreRefusesADataDirectoryThatHasALogAndFillsAnEmptyOne() async throws {
+        let root = NSTemporaryDirectory() + "bbs-server-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try await makeDataDirectory(root + "/live")
+        let backup = try await withCheckedContinuation { c in store.backup { c.resume(returning: $0) } }.get()
+        let file = root + "/backup.snap"
+        try Data(try backup.fileBytes()).write(to: URL(fileURLWithPath: file))
+
+        let refused = OperatorCommands.restore(backup: file, dataDir: root + "/live")
+        #expect(refused.status == 1)
+        #expect(refused.output.hasPrefix("restore refused: "))
+
+        let restored = OperatorCommands.restore(backup: file, dataDir: root + "/fresh")
+        #expect(restored.status == 0)
+        #expect(restored.output == "restored \(file) into \(root)/fresh/wal: 3 tasks in 2 domains, 1 upserted domains\n")
+        let inspected = OperatorCommands.inspect(dataDir: root + "/fresh").output
+        #expect(inspected.contains("snapshot: snapshot-0000000000000001.snap  records=4  last_sequence=5"))
+        #expect(inspected.contains("  d1      1          1          0          0\n"))
+    }
+}
+
+@Suite("Access log file")
+struct AccessLogFileTests {
+    @Test func linesAreAppendedAfterWhatIsThere() throws {
+        try withDirectory { root in
+            let path = root + "/logs/access.log"
+            try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
+            try Data("earlier\n".utf8).write(to: URL(fileURLWithPath: path))
+            let file = try AccessLogFile(path: path, logger: .discarding, flushInterval: .seconds(3600))
+            file.append("one")
+            file.append("two")
+            file.flushNow()
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "earlier\none\ntwo\n")
+            file.append("three")
+            file.close()
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "earlier\none\ntwo\nthree\n")
+        }
+    }
+
+    @Test func reopenFollowsARotation() throws {
+        try withDirectory { root in
+            let path = root + "/access.log"
+            let file = try AccessLogFile(path: path, logger: .discarding, flushInterval: .seconds(3600))
+            file.append("before")
+            file.flushNow()
+            try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+            file.append("during")  // buffered: goes to the old file when reopen flushes
+            file.reopen()
+            file.append("after")
+            file.close()
+            #expect(try String(contentsOfFile: path + ".1", encoding: .utf8) == "before\nduring\n")
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "after\n")
+        }
+    }
+
+    @Test func aFullBufferDropsAndCountsLines() throws {
+        try withDirectory { root in
+            let file = try AccessLogFile(path: root + "/a.log", logger: .discarding, flushInterval: .seconds(3600),
+                                         maxBufferedBytes: 10)
+            file.append("12345")
+            file.append("67890")
+            #expect(file.droppedLines == 1)
+            file.close()
+            #expect(try String(contentsOfFile: root + "/a.log", encoding: .utf8) == "12345\n")
+        }
+    }
+}
+
+@Suite("Server metrics")
+struct ServerMetricsTests {
+    @Test func logBatchesMoveTheLogMetrics() {
+        let metrics = ServerMetrics()
+        metrics.walBatchObserver(WriteAheadLog.BatchReport(records: 3, bytes: 300, writeNanoseconds: 50_000,
+                                                           syncNanoseconds: 2_000_000, oldestWaitNanoseconds: 3_000_000))
+        metrics.walBatchObserver(WriteAheadLog.BatchReport(records: 0, bytes: 0, writeNanoseconds: 0,
+                                                           syncNanoseconds: 0, oldestWaitNanoseconds: 0))
+        let exposition = metrics.registry.exposition()
+        #expect(exposition.contains("bbs_wal_records_total 3\n"))
+        #expect(exposition.contains("bbs_wal_batches_total 1\n"))
+        #expect(exposition.contains("bbs_wal_bytes_total 300\n"))
+        #expect(exposition.contains("bbs_wal_batch_records_bucket{le=\"2\"} 0\nbbs_wal_batch_records_bucket{le=\"4\"} 1\n"))
+        #expect(exposition.contains("bbs_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 0\nbbs_wal_fsync_duration_seconds_bucket{le=\"0.0025\"} 1\n"))
+        #expect(exposition.contains("bbs_wal_append_to_durable_seconds_sum 0.003\n"))
+    }
+}
