@@ -125,6 +125,11 @@ public final class HTTPServer: @unchecked Sendable {
     /// The bound port (the chosen one when `port` is 0); 0 before `start`.
     public var localPort: Int { registry.withLock { $0.localPort } }
 
+    // Operations (branch ops) begin
+    /// Connections accepted and not yet closed (metrics).
+    public var openConnections: Int { registry.withLock { $0.connections.count } }
+    // Operations (branch ops) end
+
     /// Binds, listens and starts accepting. Throws `AddressResolutionError` or
     /// `SystemCallError`.
     public func start() throws {
