@@ -46,12 +46,13 @@ public final class RequestInstrumentation: Sendable {
         inFlight = registry.gauge("bbs_requests_in_flight", help: "Requests dispatched and not yet answered.")
         self.accessLog = accessLog?.session("request")
         self.now = now
-        unmatched = RouteMetrics(route: Self.unmatchedRoute, requests: requests, durations: durations)
+        // No `success` series: an unmatched request never succeeds.
+        unmatched = RouteMetrics(route: Self.unmatchedRoute, requests: requests, durations: durations, successSeries: false)
     }
 
     /// `handler` with metrics and access logging, under the label `route`.
     func instrument(_ handler: @escaping RouteHandler, route: String) -> RouteHandler {
-        let metrics = RouteMetrics(route: route, requests: requests, durations: durations)
+        let metrics = RouteMetrics(route: route, requests: requests, durations: durations, successSeries: true)
         return { [self] request, respond in
             let started = now()
             inFlight.increment()
@@ -105,20 +106,21 @@ private final class RouteMetrics: Sendable {
     }
 
     let route: String
-    let success: Counter
+    /// Created with the route, so its rate is defined from the start.
+    let success: Counter?
     let duration: Histogram
     private let requests: MetricFamily<Counter>
     private let others = Mutex<[Outcome: Counter]>([:])
 
-    init(route: String, requests: MetricFamily<Counter>, durations: MetricFamily<Histogram>) {
+    init(route: String, requests: MetricFamily<Counter>, durations: MetricFamily<Histogram>, successSeries: Bool) {
         self.route = route
         self.requests = requests
-        success = requests.labels(route, "success")
+        success = successSeries ? requests.labels(route, "success") : nil
         duration = durations.labels(route)
     }
 
     func counter(status: Int, error: BBSError.ErrorType?) -> Counter {
-        if error == nil && status == 200 { return success }
+        if error == nil && status == 200, let success { return success }
         let key: Outcome = error.map { .error($0.rawValue) } ?? .status(status)
         return others.withLock { others in
             if let counter = others[key] { return counter }

@@ -55,6 +55,7 @@ struct RequestInstrumentationTests {
         #expect(sample(exposition, "bbs_requests_total", #"route="unmatched",outcome="http_404""#) == 2)
         #expect(sample(exposition, "bbs_requests_total", #"route="unmatched",outcome="http_405""#) == 1)
         #expect(sample(exposition, "bbs_requests_total", #"route="/v1/ping",outcome="success""#) == 0)
+        #expect(sample(exposition, "bbs_requests_total", #"route="unmatched",outcome="success""#) == nil)
     }
 
     @Test func requestsInFlightAreThoseNotYetAnswered() async {
