@@ -15,6 +15,7 @@ import http.client
 import http.server
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -317,6 +318,18 @@ def run(server, receiver, binary, work):
     assert (data["method"], data["request"], data["status"], data["outcome"]) == \
         ("POST", "/v1/no/such/route", "404", "http_404"), data
     assert data["remote_addr"].startswith("127.0.0.1:") and int(data["duration"]) >= 0
+
+    # Rotation by rename: after SIGHUP the server writes to a new file at the path.
+    os.rename(server.access_log, server.access_log + ".1")
+    server.proc.send_signal(signal.SIGHUP)
+
+    def reopened():
+        with open(os.path.join(server.work, "server.log")) as f:
+            return "access-log-reopened" in f.read()
+    eventually(reopened, "the access log to be reopened")
+    assert ok(server.post("/v1/ping", {})) == {"available": True}
+    eventually(lambda: os.path.exists(server.access_log) and len(access_lines()) == 1, "a line in the new file")
+    assert access_lines()[0]["data"]["request"] == "/v1/ping"
 
 
 def check_backup(server, binary, work):
