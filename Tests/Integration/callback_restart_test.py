@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Completion callbacks survive a restart (issue 4 acceptance): a task completes while
+its callback receiver is unavailable (503), the server is killed with SIGKILL, the
+receiver recovers, and after the restart the callback is delivered (at least once, as
+the reference's convergence would) and the task is deleted. A second task is killed
+between its completion and any delivery attempt (receiver refusing connections), and is
+delivered after the restart too. No task is lost.
+
+    callback_restart_test.py --binary PATH --work DIR
+"""
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import bbsproto as bp  # noqa: E402
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Receiver:
+    """Records callback bodies; answers `status` (settable)."""
+
+    def __init__(self, port):
+        self.status = 503
+        self.bodies = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.bodies.append((receiver.status, json.loads(body)))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self, guid):
+        return [b for status, b in self.bodies if status == 200 and b["task_guid"] == guid]
+
+
+class Server:
+    def __init__(self, binary, work):
+        self.binary, self.work, self.port = binary, work, free_port()
+        self.config = os.path.join(work, "config.json")
+        with open(self.config, "w") as f:
+            json.dump({"listen_address": "127.0.0.1:%d" % self.port, "data_dir": os.path.join(work, "data"),
+                       "converge_repeat_interval": "1s", "kick_task_duration": "2s",
+                       "expire_completed_task_duration": "5m"}, f)
+        self.log = open(os.path.join(work, "server.log"), "ab")
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "--config", self.config], stdout=self.log, stderr=self.log)
+        for _ in range(300):
+            try:
+                if self.call("/v1/ping", b"") == b"\x08\x01":
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def call(self, path, body, response=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("POST", path, body, {"Content-Type": "application/x-protobuf"})
+        data = c.getresponse().read()
+        return bp.decode(response, data) if response else data
+
+    def state(self, guid):
+        answer = self.call("/v1/tasks/get_by_task_guid.r3", bp.guid_request(guid), "TaskResponse")
+        if answer.get("error", {}).get("type") == "ResourceNotFound":
+            return None
+        return answer["task"].get("state")
+
+
+def wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--binary", required=True)
+    p.add_argument("--work", required=True)
+    a = p.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    receiver_port = free_port()
+    receiver = Receiver(receiver_port)
+    url = "http://127.0.0.1:%d/cb" % receiver_port
+    refused_url = "http://127.0.0.1:%d/cb" % free_port()  # nothing listens there yet
+    server = Server(a.binary, a.work)
+    failures = []
+    server.start()
+    try:
+        # Task 1: three 503s, then it rests in Resolving.
+        server.call("/v1/tasks/desire.r2", bp.desire_request("cb-1", "cbr", callback=url), "TaskLifecycleResponse")
+        server.call("/v1/tasks/cancel", bp.guid_request("cb-1"), "TaskLifecycleResponse")
+        if not wait_for(lambda: len(receiver.bodies) >= 3 and server.state("cb-1") == "Resolving", 10):
+            failures.append("cb-1: expected three 503 attempts and Resolving, got %d attempts, state %s"
+                            % (len(receiver.bodies), server.state("cb-1")))
+        # Task 2: its receiver refuses connections; killed right after completion.
+        server.call("/v1/tasks/desire.r2", bp.desire_request("cb-2", "cbr", callback=refused_url),
+                    "TaskLifecycleResponse")
+        server.call("/v1/tasks/cancel", bp.guid_request("cb-2"), "TaskLifecycleResponse")
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+
+        receiver.status = 200
+        # The second task's URL now reaches a receiver that accepts.
+        refused_port = int(refused_url.split(":")[2].split("/")[0])
+        second = Receiver(refused_port)
+        second.status = 200
+        server.start()
+        ok1 = wait_for(lambda: receiver.delivered("cb-1") and server.state("cb-1") is None, 20)
+        ok2 = wait_for(lambda: second.delivered("cb-2") and server.state("cb-2") is None, 20)
+        print("cb-1 delivered after restart: %s (%d attempts in all)" % (ok1, len(receiver.bodies)))
+        print("cb-2 delivered after restart: %s" % ok2)
+        if not ok1:
+            failures.append("cb-1 not delivered after the restart (state %s)" % server.state("cb-1"))
+        if not ok2:
+            failures.append("cb-2 not delivered after the restart (state %s)" % server.state("cb-2"))
+        body = (receiver.delivered("cb-1") or [{}])[0]
+        if body.get("failure_reason") != "task was cancelled" or body.get("failed") is not True:
+            failures.append("cb-1 callback body wrong: %r" % body)
+    finally:
+        server.proc.terminate()
+        server.proc.wait(timeout=30)
+    for f in failures:
+        print("FAIL " + f)
+    print("callback restart test: %s" % ("passed" if not failures else "FAILED"))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
