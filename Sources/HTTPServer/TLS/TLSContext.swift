@@ -144,12 +144,6 @@ final class TLSContext: @unchecked Sendable {
         }
         return wire
     }
-
-    /// The wire-format list, for a client context's `SSL_CTX_set_alpn_protos`.
-    func withALPNWireFormat<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        let count = Int(alpnProtocolList.load(as: UInt16.self))
-        return body(UnsafeRawBufferPointer(rebasing: alpnProtocolList[2..<(2 + count)]))
-    }
 }
 
 /// OpenSSL's passphrase callback: no passphrase (the key load fails instead of prompting).

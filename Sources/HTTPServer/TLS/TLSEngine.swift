@@ -63,7 +63,9 @@ final class TLSEngine {
             SSL_set_accept_state(ssl)
         case .client(let serverName):
             if let serverName {
-                _ = COpenSSL_SSL_set_tlsext_host_name(ssl, serverName)
+                // SNI carries host names only (RFC 6066 §3); SSL_set1_host takes both.
+                let isAddress = serverName.contains(":") || serverName.allSatisfy { $0 == "." || $0.isNumber }
+                if !isAddress { _ = COpenSSL_SSL_set_tlsext_host_name(ssl, serverName) }
                 _ = SSL_set1_host(ssl, serverName)
             }
             SSL_set_connect_state(ssl)
