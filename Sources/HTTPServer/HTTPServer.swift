@@ -134,14 +134,14 @@ public final class HTTPServer: @unchecked Sendable {
     public var localPort: Int { registry.withLock { $0.localPort } }
 
     /// Binds, listens and starts accepting. Throws `AddressResolutionError` or
-    /// `SystemCallError`.
+    /// `SystemCallError`, or `TLSError` when `tls` names files that do not load.
     public func start() throws {
+        try loadTLSContext()  // TLS (branch tls): a bad certificate fails the start
         let alreadyStarted = registry.withLock { registry in
             defer { registry.started = true }
             return registry.started
         }
         precondition(!alreadyStarted, "HTTPServer.start called twice")
-        try loadTLSContext()  // TLS (branch tls)
         let addresses = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
         let listener = try SocketDescriptor.listen(on: addresses[0], backlog: Int32(clamping: configuration.backlog))
         let bound: SocketAddress
