@@ -246,20 +246,17 @@ public final class HTTPServer: @unchecked Sendable {
         // TLS (branch tls) begin: with TLS configured, the first handler is the TLS layer,
         // which picks the protocol handler after the handshake (HTTPServer+TLS.swift).
         let handler: any ConnectionHandler
-        var http1Handler: HTTP1Connection?
-        var tlsHandler: TLSConnection?
+        let attach: (SocketConnection) -> Void
         if let context = tlsContext.withLock({ $0 }) {
             guard let layer = makeTLSConnection(context: context, lane: lane, remoteAddress: remoteAddress) else {
                 socket.close()
                 return
             }
-            tlsHandler = layer
-            handler = layer
+            (handler, attach) = (layer, { layer.transport = $0 })
         } else {
             let http1 = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
                                         remoteAddress: remoteAddress, logger: logger)
-            http1Handler = http1
-            handler = http1
+            (handler, attach) = (http1, { http1.transport = $0 })
         }
         // TLS (branch tls) end
 
@@ -271,8 +268,7 @@ public final class HTTPServer: @unchecked Sendable {
                 onClosed: { [self] in connectionClosed($0) })
             // Linked before `start` is queued: until then no queue sees either object.
             connection.handler = handler
-            http1Handler?.transport = connection  // TLS (branch tls): one of the two is set
-            tlsHandler?.transport = connection
+            attach(connection)  // TLS (branch tls)
             registry.connections[connection.id] = connection
             // Queued under the lock, so a shutdown that sees this connection queues its
             // request to stop after the start.

@@ -183,7 +183,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
         transport?.setReading(enabled)
         // Records already decrypted or buffered raise no socket event: drain them on a
         // later turn (not now: the handler is in the middle of its own turn).
-        if enabled && (engine.hasBufferedInput || (inputFinished && !endDelivered) || transportEnded) {
+        if enabled && (engine.hasBufferedInput || ((inputFinished || transportEnded) && !endDelivered)) {
             scheduleDrain()
         }
     }
