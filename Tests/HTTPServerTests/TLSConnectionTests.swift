@@ -367,8 +367,21 @@ private func goodHarness(serverALPN: [String] = ["http/1.1"], clientALPN: [Strin
         var record: [UInt8] = []
         harness.client.takeOutput(appendingTo: &record)
         record[record.count - 1] ^= 0x01  // breaks the AEAD tag
+        _ = harness.clientReads()  // session tickets
         harness.onQueue { record.withUnsafeBytes { harness.connection.transportReceived($0) } }
         #expect(harness.handler?.received.isEmpty == true)
-        #expect(harness.transport.closeMode == .immediate)
+        #expect(harness.transport.closeMode == .graceful)
+        // The client learns why: bad_record_mac.
+        guard case .failed(let error) = harness.clientReads().end else {
+            Issue.record("no alert after a corrupt record")
+            return
+        }
+        #expect(error.detail.contains("bad record mac"))
+        // Nothing the handler queues afterwards is sent.
+        harness.onQueue {
+            harness.connection.enqueue { $0.append(contentsOf: "late".utf8) }
+            harness.connection.flush()
+        }
+        #expect(harness.onQueue { harness.transport.output }.isEmpty)
     }
 }

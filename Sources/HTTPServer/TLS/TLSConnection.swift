@@ -294,8 +294,9 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
                 inputFinished = true
             case .failed(let error):
                 logger.info("tls-read-failed", ["remote_address": remoteAddress, "error": error.description])
+                // The alert saying why goes out; nothing more is read or written.
                 if engine.pendingOutputBytes > 0 { sendEngineOutput(plaintext: 0) }
-                closeTransport(.immediate)
+                closeTransport(.graceful)
                 return
             }
         }
