@@ -72,6 +72,7 @@ final class BBSServerProcess: Sendable {
         httpConfiguration.maxBodyBytes = configuration.maxRequestBodyBytes
         httpConfiguration.requestTimeout = configuration.requestTimeout.duration
         httpConfiguration.idleTimeout = configuration.idleTimeout.duration
+        httpConfiguration.tls = configuration.tls  // TLS (branch tls)
         http = HTTPServer(configuration: httpConfiguration, responder: router, logger: logger.session("http"))
         signalSources = SignalSources(queue: signalQueue)
     }
@@ -85,7 +86,35 @@ final class BBSServerProcess: Sendable {
             logger.info("signalled", ["signal": String(signal)])
             shutdown()
         }
+        // TLS (branch tls) begin
+        if let tls = http.configuration.tls {
+            logger.info("tls-enabled", [
+                "cert_file": tls.certificateChainFile,
+                "client_certificates": tls.clientCAFile == nil ? "not requested" : "required",
+            ])
+        }
+        // SIGHUP re-reads the certificates (rotation without a restart). Handled even
+        // without TLS, where it would otherwise kill the process.
+        signalSources.install([SIGHUP]) { [self] _ in reloadCertificates() }
+        // TLS (branch tls) end
     }
+
+    // TLS (branch tls) begin
+    /// New connections use the re-read certificate, key and CA; open ones keep theirs. A
+    /// file that does not load leaves the previous ones in use.
+    private func reloadCertificates() {
+        guard http.configuration.tls != nil else {
+            logger.info("tls-reload-skipped", ["reason": "require_ssl is false"])
+            return
+        }
+        do {
+            try http.reloadTLS()
+            logger.info("tls-reloaded")
+        } catch {
+            logger.error("tls-reload-failed", ["error": error.description])
+        }
+    }
+    // TLS (branch tls) end
 
     /// Stops accepting, lets in-flight requests finish, closes the log, exits 0.
     private func shutdown() {
