@@ -10,27 +10,14 @@ delivered after the restart too. No task is lost.
 """
 
 import argparse
-import http.client
 import http.server
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-import bbsproto as bp  # noqa: E402
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ServerProcess, bbsproto as bp, free_port, wait_for  # noqa: E402
 
 
 class Receiver:
@@ -59,46 +46,23 @@ class Receiver:
         return [b for status, b in self.bodies if status == 200 and b["task_guid"] == guid]
 
 
-class Server:
+class Server(ServerProcess):
+    """The server with convergence every second and a 2 s kick, so owed callbacks are
+    retried quickly after the restart."""
+
     def __init__(self, binary, work):
-        self.binary, self.work, self.port = binary, work, free_port()
-        self.config = os.path.join(work, "config.json")
-        with open(self.config, "w") as f:
-            json.dump({"listen_address": "127.0.0.1:%d" % self.port, "data_dir": os.path.join(work, "data"),
-                       "converge_repeat_interval": "1s", "kick_task_duration": "2s",
-                       "expire_completed_task_duration": "5m"}, f)
-        self.log = open(os.path.join(work, "server.log"), "ab")
+        super().__init__(binary, work, converge_repeat_interval="1s", kick_task_duration="2s",
+                         expire_completed_task_duration="5m")
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "--config", self.config], stdout=self.log, stderr=self.log)
-        for _ in range(300):
-            try:
-                if self.call("/v1/ping", b"") == b"\x08\x01":
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start")
-
-    def call(self, path, body, response=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        c.request("POST", path, body, {"Content-Type": "application/x-protobuf"})
-        data = c.getresponse().read()
-        return bp.decode(response, data) if response else data
+        if not super().start():
+            raise RuntimeError("server did not start")
 
     def state(self, guid):
         answer = self.call("/v1/tasks/get_by_task_guid.r3", bp.guid_request(guid), "TaskResponse")
         if answer.get("error", {}).get("type") == "ResourceNotFound":
             return None
         return answer["task"].get("state")
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def main():
@@ -125,8 +89,7 @@ def main():
         server.call("/v1/tasks/desire.r2", bp.desire_request("cb-2", "cbr", callback=refused_url),
                     "TaskLifecycleResponse")
         server.call("/v1/tasks/cancel", bp.guid_request("cb-2"), "TaskLifecycleResponse")
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait()
+        server.kill9()
 
         receiver.status = 200
         # The second task's URL now reaches a receiver that accepts.
@@ -146,8 +109,7 @@ def main():
         if body.get("failure_reason") != "task was cancelled" or body.get("failed") is not True:
             failures.append("cb-1 callback body wrong: %r" % body)
     finally:
-        server.proc.terminate()
-        server.proc.wait(timeout=30)
+        server.stop()
     for f in failures:
         print("FAIL " + f)
     print("callback restart test: %s" % ("passed" if not failures else "FAILED"))

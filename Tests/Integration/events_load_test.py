@@ -23,26 +23,17 @@ import os
 import re
 import selectors
 import socket
-import subprocess
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-import bbsproto as bp  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ServerProcess, bbsproto as bp  # noqa: E402
 
 EVENTS_PER_TASK = 5
 HASHED_PER_PROCESS = 8
 FRAMING = re.compile(rb"[0-9a-fA-F]+\r\nid: \d+\n")
 RECORD_END = b"\n\n\r\n"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def server_side_established(server_port, client_port):
@@ -164,24 +155,12 @@ def main():
     p.add_argument("--buffer-bytes", type=int, default=1 << 20,
                    help="the server's event_subscriber_buffer_bytes")
     a = p.parse_args()
-    os.makedirs(a.work, exist_ok=True)
-    port = free_port()
-    config = os.path.join(a.work, "config.json")
-    with open(config, "w") as f:
-        f.write('{"listen_address": "127.0.0.1:%d", "data_dir": "%s/data", "event_subscriber_buffer_bytes": %d}'
-                % (port, a.work, a.buffer_bytes))
-    log = open(os.path.join(a.work, "server.log"), "wb")
-    server = subprocess.Popen([a.binary, "--config", config], stdout=log, stderr=log)
+    server = ServerProcess(a.binary, a.work, event_subscriber_buffer_bytes=a.buffer_bytes)
+    port = server.port
     failures = []
     try:
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("POST", "/v1/ping", b"")
-                if c.getresponse().read() == b"\x08\x01":
-                    break
-            except OSError:
-                time.sleep(0.05)
+        if not server.start():
+            raise RuntimeError("server did not start")
         expected = EVENTS_PER_TASK * a.tasks
         ready = mp.Semaphore(0)
         results = mp.Queue()
@@ -272,11 +251,10 @@ def main():
             failures.append("the subscriber that stopped reading was not dropped")
         if not closed and got < stream_bytes:
             failures.append("the non-reading subscriber was neither dropped nor sent everything")
-        if server.poll() is not None:
+        if server.proc.poll() is not None:
             failures.append("server died")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     for f in failures:
         print("FAIL " + f)
     print("events load test: %s" % ("passed" if not failures else "FAILED"))
