@@ -33,32 +33,70 @@ public final class TaskEventHub: Sendable {
     private struct State {
         var subscribers: [ObjectIdentifier: Subscriber] = [:]
         var closed = false
+        /// Events published and not yet fanned out, with their publication numbers.
+        var pending: [(number: UInt64, transition: TaskTransition)] = []
+        /// Events published so far; a subscriber sees those numbered from the count at the
+        /// time it subscribed.
+        var published: UInt64 = 0
+        var draining = false
     }
     private let state = Mutex(State())
     private let maxBufferedBytes: Int
     private let logger: Logger
+    /// Fan-out runs here, off the commit path: `publish` only queues, so a thousand
+    /// subscribers cost the writers nothing.
+    private let fanout = DispatchQueue(label: "bbs.events.fanout")
 
     public init(maxBufferedBytes: Int = 1 << 20, logger: Logger) {
         self.maxBufferedBytes = maxBufferedBytes
         self.logger = logger
     }
 
-    /// Delivers `commit` to every subscriber. Called by the store in commit order.
+    /// Queues `commit` for every current subscriber. Called by the store in commit order,
+    /// on its completion queue; returns at once.
     public func publish(_ commit: TaskStore.Commit) {
-        let subscribers = state.withLock { Array($0.subscribers.values) }
-        guard !subscribers.isEmpty, let event = Event(commit.transition) else { return }
-        var encoded: [Format: [UInt8]] = [:]
-        for subscriber in subscribers {
-            let body: [UInt8]
-            if let cached = encoded[subscriber.format] {
-                body = cached
-            } else {
-                body = event.sseBody(format: subscriber.format)
-                encoded[subscriber.format] = body
+        if case .unchanged = commit.transition { return }
+        let schedule: Bool = state.withLock { state in
+            state.published += 1
+            guard !state.subscribers.isEmpty else { return false }
+            state.pending.append((state.published, commit.transition))
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if schedule { fanout.async { [self] in drain() } }
+    }
+
+    /// Sends every pending event to every subscriber, batch by batch, in publication
+    /// order. Each event is encoded once per format; subscribers are served in parallel
+    /// (each one only ever by one thread at a time, so its records stay in order).
+    private func drain() {
+        while true {
+            let taken: ([(number: UInt64, transition: TaskTransition)], [Subscriber])? = state.withLock { state in
+                guard !state.pending.isEmpty else {
+                    state.draining = false
+                    return nil
+                }
+                defer { state.pending.removeAll(keepingCapacity: true) }
+                return (state.pending, Array(state.subscribers.values))
             }
-            if !subscriber.send(body, limit: maxBufferedBytes) {
-                logger.info("dropped-slow-subscriber", ["buffered_bytes_limit": String(maxBufferedBytes)])
-                remove(subscriber)
+            guard let (batch, subscribers) = taken else { return }
+            var encodedByFormat: [Format: [EncodedEvent]] = [:]
+            for format in Set(subscribers.map(\.format)) {
+                encodedByFormat[format] = batch.compactMap { item in
+                    Event(item.transition).map { EncodedEvent(number: item.number, body: $0.sseBody(format: format)) }
+                }
+            }
+            let encoded = encodedByFormat
+            let lanes = min(subscribers.count, 8)
+            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                for index in stride(from: lane, to: subscribers.count, by: lanes) {
+                    let subscriber = subscribers[index]
+                    if !subscriber.send(encoded[subscriber.format] ?? [], limit: maxBufferedBytes) {
+                        logger.info("dropped-slow-subscriber", ["buffered_bytes_limit": String(maxBufferedBytes)])
+                        remove(subscriber)
+                    }
+                }
             }
         }
     }
@@ -69,13 +107,13 @@ public final class TaskEventHub: Sendable {
     /// The HTTP answer to a subscription: the subscriber is registered before the head is
     /// written, so no event committed after this call is missed.
     public func subscribe(format: Format) -> HTTPResponse {
-        let subscriber = Subscriber(format: format)
-        let registered = state.withLock { state in
-            guard !state.closed else { return false }
+        let subscriber: Subscriber? = state.withLock { state in
+            guard !state.closed else { return nil }
+            let subscriber = Subscriber(format: format, firstEvent: state.published + 1)
             state.subscribers[ObjectIdentifier(subscriber)] = subscriber
-            return true
+            return subscriber
         }
-        guard registered else {
+        guard let subscriber else {
             // The reference answers 500 once its hub is closed (shutting down).
             return HTTPResponse(status: 500)
         }
@@ -106,10 +144,20 @@ public final class TaskEventHub: Sendable {
     }
 }
 
+/// An event encoded for one route format: everything of its SSE record after the `id:`
+/// line, and its publication number.
+private struct EncodedEvent: Sendable {
+    let number: UInt64
+    let body: [UInt8]
+}
+
 /// One open stream: its id counter, and the records that arrived before the transport
 /// handed over its writer.
 private final class Subscriber: Sendable {
     let format: TaskEventHub.Format
+    /// The publication number of the first event this subscriber sees: nothing that was
+    /// published before it subscribed.
+    let firstEvent: UInt64
     private struct State {
         var writer: (any HTTPBodyStreamWriter)?
         var early: [[UInt8]] = []
@@ -119,23 +167,30 @@ private final class Subscriber: Sendable {
     }
     private let state = Mutex(State())
 
-    init(format: TaskEventHub.Format) { self.format = format }
+    init(format: TaskEventHub.Format, firstEvent: UInt64) {
+        self.format = format
+        self.firstEvent = firstEvent
+    }
 
-    /// Queues one record; false when the subscriber is too far behind (or gone) and must
-    /// be dropped.
-    func send(_ body: [UInt8], limit: Int) -> Bool {
+    /// Queues the records of `events` it has not seen; false when the subscriber is too
+    /// far behind (or gone) and must be dropped.
+    func send(_ events: [EncodedEvent], limit: Int) -> Bool {
         state.withLock { state in
             if state.finished { return false }
-            var record = Array("id: \(state.nextID)\n".utf8)
-            record.append(contentsOf: body)
-            state.nextID += 1
-            guard let writer = state.writer else {
-                state.early.append(record)
-                state.earlyBytes += record.count
-                return state.earlyBytes <= limit
+            if let writer = state.writer, writer.bufferedBytes > limit { return false }
+            for event in events where event.number >= firstEvent {
+                var record = Array("id: \(state.nextID)\n".utf8)
+                record.append(contentsOf: event.body)
+                state.nextID += 1
+                guard let writer = state.writer else {
+                    state.early.append(record)
+                    state.earlyBytes += record.count
+                    if state.earlyBytes > limit { return false }
+                    continue
+                }
+                if !writer.write(record) { return false }
             }
-            if writer.bufferedBytes > limit { return false }
-            return writer.write(record)
+            return true
         }
     }
 

@@ -95,6 +95,7 @@ final class BBSServerProcess: Sendable {
         httpConfiguration.maxBodyBytes = configuration.maxRequestBodyBytes
         httpConfiguration.requestTimeout = configuration.requestTimeout.duration
         httpConfiguration.idleTimeout = configuration.idleTimeout.duration
+        httpConfiguration.tls = configuration.tls  // TLS (branch tls)
         http = HTTPServer(configuration: httpConfiguration, responder: router, logger: logger.session("http"))
         signalSources = SignalSources(queue: signalQueue)
 
@@ -131,11 +132,39 @@ final class BBSServerProcess: Sendable {
             logger.info("signalled", ["signal": String(signal)])
             shutdown()
         }
-        // Operations (branch ops): SIGHUP reopens the access log (rotation by rename). A
-        // second source for the same signal (certificate reload) may be installed too:
-        // Dispatch delivers a signal to every source.
-        signalSources.install([SIGHUP]) { [self] _ in accessLog?.reopen() }
+        // TLS (branch tls) begin
+        if let tls = http.configuration.tls {
+            logger.info("tls-enabled", [
+                "cert_file": tls.certificateChainFile,
+                "client_certificates": tls.clientCAFile == nil ? "not requested" : "required",
+            ])
+        }
+        // TLS (branch tls) end
+        // SIGHUP re-reads the certificates (rotation without a restart) and reopens the
+        // access log (rotation by rename). Handled even without either, where it would
+        // otherwise kill the process.
+        signalSources.install([SIGHUP]) { [self] _ in
+            reloadCertificates()
+            accessLog?.reopen()  // Operations (branch ops)
+        }
     }
+
+    // TLS (branch tls) begin
+    /// New connections use the re-read certificate, key and CA; open ones keep theirs. A
+    /// file that does not load leaves the previous ones in use.
+    private func reloadCertificates() {
+        guard http.configuration.tls != nil else {
+            logger.info("tls-reload-skipped", ["reason": "require_ssl is false"])
+            return
+        }
+        do {
+            try http.reloadTLS()
+            logger.info("tls-reloaded")
+        } catch {
+            logger.error("tls-reload-failed", ["error": error.description])
+        }
+    }
+    // TLS (branch tls) end
 
     /// Stops accepting, lets in-flight requests finish, closes the log, exits 0.
     private func shutdown() {

@@ -1,5 +1,6 @@
 import BBSLog
 import Foundation
+import HTTPServer
 import TaskCore
 
 /// The `--config` file: JSON with the reference's `bbs.json` key names where they apply
@@ -16,6 +17,18 @@ struct ServerConfiguration: Decodable, Sendable {
     var requestTimeout = GoDuration.seconds(30)
     /// Idle keep-alive connections are closed after this (well above Go's 90 s pool).
     var idleTimeout = GoDuration.seconds(300)
+
+    // MARK: TLS (branch tls; the reference's keys, plus the handshake timeout)
+    /// Serve HTTPS with `cert_file`/`key_file`; with `ca_file`, clients must present a
+    /// certificate it signed (mutual TLS, as the reference always runs).
+    var requireSSL = false
+    /// PEM CA certificates that client certificates must chain to; empty: none asked for.
+    var caFile = ""
+    /// PEM server certificate (then intermediates) and its unencrypted private key.
+    var certFile = ""
+    var keyFile = ""
+    /// A TLS handshake not complete within this is cut.
+    var tlsHandshakeTimeout = GoDuration.seconds(10)
 
     // MARK: Storage
     /// Where the write-ahead log lives (relative paths are relative to the working directory).
@@ -57,6 +70,11 @@ struct ServerConfiguration: Decodable, Sendable {
         case maxRequestBodyBytes = "max_request_body_bytes"
         case requestTimeout = "request_timeout"
         case idleTimeout = "idle_timeout"
+        case requireSSL = "require_ssl"
+        case caFile = "ca_file"
+        case certFile = "cert_file"
+        case keyFile = "key_file"
+        case tlsHandshakeTimeout = "tls_handshake_timeout"
         case dataDir = "data_dir"
         case walFsync = "wal_fsync"
         case maxTaskRetries = "max_task_retries"
@@ -92,6 +110,11 @@ struct ServerConfiguration: Decodable, Sendable {
         try read(.maxRequestBodyBytes, into: &maxRequestBodyBytes)
         try read(.requestTimeout, into: &requestTimeout)
         try read(.idleTimeout, into: &idleTimeout)
+        try read(.requireSSL, into: &requireSSL)
+        try read(.caFile, into: &caFile)
+        try read(.certFile, into: &certFile)
+        try read(.keyFile, into: &keyFile)
+        try read(.tlsHandshakeTimeout, into: &tlsHandshakeTimeout)
         try read(.dataDir, into: &dataDir)
         try read(.walFsync, into: &walFsync)
         try read(.maxTaskRetries, into: &maxTaskRetries)
@@ -114,6 +137,16 @@ struct ServerConfiguration: Decodable, Sendable {
         durations.expirePendingTask = expirePendingTaskDuration.nanoseconds
         durations.expireCompletedTask = expireCompletedTaskDuration.nanoseconds
         return durations
+    }
+
+    /// The listener's TLS settings; nil unless `require_ssl` (then `validate` has checked
+    /// that `cert_file` and `key_file` are set).
+    var tls: TLSConfiguration? {
+        guard requireSSL else { return nil }
+        var tls = TLSConfiguration(certificateChainFile: certFile, privateKeyFile: keyFile,
+                                   clientCAFile: caFile.isEmpty ? nil : caFile)
+        tls.handshakeTimeout = tlsHandshakeTimeout.duration
+        return tls
     }
 
     /// Reads and checks `path`; every problem is reported with the key it concerns.
@@ -152,12 +185,14 @@ struct ServerConfiguration: Decodable, Sendable {
         check(maxTaskRetries >= 0, "max_task_retries", "must be >= 0")
         check(maxRequestBodyBytes > 0, "max_request_body_bytes", "must be > 0")
         check(!dataDir.isEmpty, "data_dir", "must not be empty")
+        check(!requireSSL || (!certFile.isEmpty && !keyFile.isEmpty), "require_ssl", "needs cert_file and key_file")
         for (key, duration) in [("request_timeout", requestTimeout), ("idle_timeout", idleTimeout),
                                 ("converge_repeat_interval", convergeRepeatInterval),
                                 ("kick_task_duration", kickTaskDuration),
                                 ("expire_pending_task_duration", expirePendingTaskDuration),
                                 ("expire_completed_task_duration", expireCompletedTaskDuration),
-                                ("communication_timeout", communicationTimeout)] {
+                                ("communication_timeout", communicationTimeout),
+                                ("tls_handshake_timeout", tlsHandshakeTimeout)] {
             check(duration.nanoseconds > 0, key, "must be a positive duration")
         }
         check(eventSubscriberBufferBytes > 0, "event_subscriber_buffer_bytes", "must be > 0")

@@ -66,6 +66,11 @@ public final class HTTPServer: @unchecked Sendable {
         public var maxConnections = 10_000
         /// Serial queues that connections are spread over.
         public var queueCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        // TLS (branch tls) begin
+        /// Serve TLS (with the certificates and client CA it names) instead of cleartext;
+        /// nil for cleartext. Certificates are re-read by `reloadTLS`.
+        public var tls: TLSConfiguration?
+        // TLS (branch tls) end
 
         public init() {}
 
@@ -90,11 +95,14 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    private let responder: any HTTPResponder
-    private let logger: Logger
+    let responder: any HTTPResponder
+    let logger: Logger
     private let lanes: [ConnectionQueue]
     private let socketSettings: SocketConnection.Settings
-    private let http1Settings: HTTP1Connection.Settings
+    let http1Settings: HTTP1Connection.Settings
+    /// TLS (branch tls): the context new connections use; nil for cleartext. Replaced
+    /// whole by `reloadTLS` (HTTPServer+TLS.swift).
+    let tlsContext = Mutex<TLSContext?>(nil)
     private let acceptQueue = DispatchQueue(label: "http-server.accept")
     private let registry = Mutex(Registry())
 
@@ -131,8 +139,9 @@ public final class HTTPServer: @unchecked Sendable {
     // Operations (branch ops) end
 
     /// Binds, listens and starts accepting. Throws `AddressResolutionError` or
-    /// `SystemCallError`.
+    /// `SystemCallError`, or `TLSError` when `tls` names files that do not load.
     public func start() throws {
+        try loadTLSContext()  // TLS (branch tls): a bad certificate fails the start
         let alreadyStarted = registry.withLock { registry in
             defer { registry.started = true }
             return registry.started
@@ -239,8 +248,22 @@ public final class HTTPServer: @unchecked Sendable {
         let lane = lanes[nextLane]
         nextLane = (nextLane + 1) % lanes.count
         let remoteAddress = address.description
-        let handler = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
-                                      remoteAddress: remoteAddress, logger: logger)
+        // TLS (branch tls) begin: with TLS configured, the first handler is the TLS layer,
+        // which picks the protocol handler after the handshake (HTTPServer+TLS.swift).
+        let handler: any ConnectionHandler
+        let attach: (SocketConnection) -> Void
+        if let context = tlsContext.withLock({ $0 }) {
+            guard let layer = makeTLSConnection(context: context, lane: lane, remoteAddress: remoteAddress) else {
+                socket.close()
+                return
+            }
+            (handler, attach) = (layer, { layer.transport = $0 })
+        } else {
+            let http1 = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
+                                        remoteAddress: remoteAddress, logger: logger)
+            (handler, attach) = (http1, { http1.transport = $0 })
+        }
+        // TLS (branch tls) end
 
         let count: Int? = registry.withLock { registry in
             guard !registry.stopping else { return nil }
@@ -250,7 +273,7 @@ public final class HTTPServer: @unchecked Sendable {
                 onClosed: { [self] in connectionClosed($0) })
             // Linked before `start` is queued: until then no queue sees either object.
             connection.handler = handler
-            handler.transport = connection
+            attach(connection)  // TLS (branch tls)
             registry.connections[connection.id] = connection
             // Queued under the lock, so a shutdown that sees this connection queues its
             // request to stop after the start.

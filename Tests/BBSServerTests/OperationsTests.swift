@@ -85,6 +85,17 @@ struct ConfigurationCheckTests {
         }
     }
 
+    @Test func tlsNeedsItsFiles() throws {
+        try withDirectory { root in
+            let report = check(#"{"data_dir": "\#(root)", "require_ssl": true, "key_file": "\#(root)/server.key", "tls_handshake_timeout": "0s"}"#)
+            #expect(report.problems == [
+                ConfigurationProblem(key: "require_ssl", text: "needs cert_file and key_file"),
+                ConfigurationProblem(key: "tls_handshake_timeout", text: "must be a positive duration"),
+                ConfigurationProblem(key: "key_file", text: "\(root)/server.key does not exist"),
+            ])
+        }
+    }
+
     @Test func unknownKeysAreNotedNotRefused() throws {
         try withDirectory { root in
             let report = check(#"{"data_dir": "\#(root)", "listen_adress": ":1", "database_driver": "mysql"}"#)

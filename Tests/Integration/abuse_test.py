@@ -12,13 +12,12 @@ Exit status 0 when every check held.
 import argparse
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-import bbsproto as bp  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ServerProcess, bbsproto as bp  # noqa: E402
 
 REQUEST_TIMEOUT_S = 2
 failures = []
@@ -28,14 +27,6 @@ def check(condition, what):
     print(("ok    " if condition else "FAIL  ") + what)
     if not condition:
         failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def connect(port, timeout=10):
@@ -129,26 +120,15 @@ def main():
     p.add_argument("--binary", required=True)
     p.add_argument("--work", required=True)
     a = p.parse_args()
-    os.makedirs(a.work, exist_ok=True)
-    port = free_port()
-    config = os.path.join(a.work, "config.json")
-    with open(config, "w") as f:
-        f.write('{"listen_address": "127.0.0.1:%d", "data_dir": "%s/data", "request_timeout": "%ds",'
-                ' "max_request_body_bytes": 16777216}' % (port, a.work, REQUEST_TIMEOUT_S))
-    log = open(os.path.join(a.work, "server.log"), "wb")
-    server = subprocess.Popen([a.binary, "--config", config], stdout=log, stderr=log)
+    server = ServerProcess(a.binary, a.work, request_timeout="%ds" % REQUEST_TIMEOUT_S,
+                           max_request_body_bytes=16 << 20)
+    port = server.port
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if ping_ok(port):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        server.start()
         check(ping_ok(port), "server answers ping")
         pinger = Pinger(port)
         pinger.start()
-        rss_before = rss_kib(server.pid)
+        rss_before = rss_kib(server.proc.pid)
 
         # Garbage and truncated protobuf: 200 + InvalidRequest "the request received is invalid".
         for name, body in [("garbage body", b"\xff" * 64),
@@ -225,17 +205,12 @@ def main():
         pinger.join(timeout=10)
         check(pinger.ok > 0 and pinger.failed == 0,
               "the other client was served throughout (%d ok, %d failed)" % (pinger.ok, pinger.failed))
-        check(server.poll() is None and ping_ok(port), "server still up")
-        rss_after = rss_kib(server.pid)
+        check(server.proc.poll() is None and ping_ok(port), "server still up")
+        rss_after = rss_kib(server.proc.pid)
         check(rss_after < rss_before + 64 * 1024,
               "resident memory bounded (%d KiB before, %d KiB after)" % (rss_before, rss_after))
     finally:
-        server.terminate()
-        try:
-            rc = server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            rc = None
+        rc = server.stop()
         check(rc == 0, "server exits 0 on SIGTERM (got %s)" % rc)
     print("abuse test: %d failed" % len(failures))
     sys.exit(1 if failures else 0)

@@ -17,15 +17,12 @@ import argparse
 import http.client
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-import bbsproto as bp  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ServerProcess, bbsproto as bp  # noqa: E402
 
 STEPS = ["desire", "start", "complete", "resolving", "delete"]
 # The state a task is in after each step (None: gone).
@@ -36,46 +33,8 @@ RESPONSES = {"start": "StartTaskResponse"}
 CELL = "crash-cell"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    def __init__(self, binary, work):
-        self.binary = binary
-        self.work = work
-        self.data = os.path.join(work, "data")
-        self.proc = None
-        self.port = None
-        self.log = open(os.path.join(work, "server.log"), "ab")
-
-    def start(self, timeout=30):
-        self.port = free_port()
-        config = os.path.join(self.work, "config.json")
-        with open(config, "w") as f:
-            f.write('{"listen_address": "127.0.0.1:%d", "data_dir": "%s", "max_task_retries": 3}'
-                    % (self.port, self.data))
-        self.proc = subprocess.Popen([self.binary, "--config", config], stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                c.request("POST", "/v1/ping", b"")
-                if c.getresponse().read() == b"\x08\x01":
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+def start_server(binary, work):
+    return ServerProcess(binary, work, max_task_retries=3)
 
 
 class Ledger:
@@ -193,7 +152,7 @@ def main():
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     os.makedirs(a.work, exist_ok=True)
-    server = Server(a.binary, a.work)
+    server = start_server(a.binary, a.work)
     ledger = Ledger()
     failed_restarts = total_lost = 0
     domain = "crash-%08x" % rng.randrange(1 << 32)
@@ -227,8 +186,7 @@ def main():
             total_lost += len(lost)
             for line in lost[:10]:
                 print("final: LOST %s" % line)
-            server.proc.send_signal(signal.SIGTERM)
-            server.proc.wait(timeout=30)
+            server.stop()
         else:
             failed_restarts += 1
 

@@ -20,7 +20,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
+
+from harness import ServerProcess, free_port, wait_for
 
 VENV_FLAG = "BBS_METRICS_TEST_IN_VENV"
 
@@ -47,43 +48,31 @@ def ensure_prometheus_client():
     os.execv(python, [python] + sys.argv)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def eventually(condition, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+    """The first truthy value of `condition()`, polled until `timeout`."""
+    found = []
+    if not wait_for(lambda: found.append(condition()) or found[-1], timeout, interval=0.05):
+        raise AssertionError("timed out waiting for " + what)
+    return found[-1]
 
 
-class Server:
-    def __init__(self, binary, work, name):
-        self.binary, self.work = binary, os.path.join(work, name)
-        os.makedirs(self.work, exist_ok=True)
-        self.data = os.path.join(self.work, "data")
-        self.access_log = os.path.join(self.work, "access.log")
-        self.proc = None
+class Server(ServerProcess):
+    """The server with a health listener and an access log (and the log's own data dir
+    unless `data` names another)."""
 
-    def start(self, data=None):
-        self.api, self.health = free_port(), free_port()
-        config = os.path.join(self.work, "config.json")
-        with open(config, "w") as f:
-            json.dump({"listen_address": "127.0.0.1:%d" % self.api, "health_address": "127.0.0.1:%d" % self.health,
-                       "data_dir": data or self.data, "access_log_path": self.access_log,
-                       "converge_repeat_interval": "1h", "communication_timeout": "5s"}, f)
-        self.log = open(os.path.join(self.work, "server.log"), "ab")
-        self.proc = subprocess.Popen([self.binary, "--config", config], stdout=self.log, stderr=self.log)
-        eventually(lambda: self.proc.poll() is not None or self.healthy(), "the server to start", 30)
-        assert self.proc.poll() is None, "server exited with %s" % self.proc.returncode
+    def __init__(self, binary, work, data=None):
+        self.health = free_port()
+        self.access_log = os.path.join(work, "access.log")
+        settings = {"health_address": "127.0.0.1:%d" % self.health, "access_log_path": self.access_log,
+                    "converge_repeat_interval": "1h", "communication_timeout": "5s"}
+        if data:
+            settings["data_dir"] = data
+        super().__init__(binary, work, **settings)
+        self.api = self.port
+
+    def start(self, timeout=30):
+        assert super().start(timeout), "the server did not start; see %s/server.log" % self.work
+        eventually(self.healthy, "the health listener")
 
     def healthy(self):
         try:
@@ -91,23 +80,24 @@ class Server:
         except OSError:
             return False
 
-    def stop(self):
-        self.proc.terminate()
-        return self.proc.wait(timeout=20)
-
     def admin(self, method, path, body=b""):
         c = http.client.HTTPConnection("127.0.0.1", self.health, timeout=10)
-        c.request(method, path, body)
-        r = c.getresponse()
-        return r.status, r.read()
+        try:
+            c.request(method, path, body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
 
     def post(self, route, obj, headers=None):
         """A JSON request on a new connection; returns (status, decoded answer)."""
         c = http.client.HTTPConnection("127.0.0.1", self.api, timeout=10)
-        c.request("POST", route, json.dumps(obj), dict({"Content-Type": "application/json"}, **(headers or {})))
-        r = c.getresponse()
-        raw = r.read()
-        c.close()
+        try:
+            c.request("POST", route, json.dumps(obj), dict({"Content-Type": "application/json"}, **(headers or {})))
+            r = c.getresponse()
+            raw = r.read()
+        finally:
+            c.close()
         return r.status, (json.loads(raw) if r.getheader("Content-Type", "").startswith("application/json") else raw)
 
     def scrape(self):
@@ -185,7 +175,7 @@ def main():
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
 
-    server = Server(binary, args.work, "main")
+    server = Server(binary, os.path.join(args.work, "main"))
     server.start()
     restored = None
     receiver = CallbackReceiver()
@@ -198,6 +188,8 @@ def main():
             if s and s.proc and s.proc.poll() is None:
                 status = s.stop()
                 assert status == 0, "server exited with %s on SIGTERM" % status
+            if s:
+                s.log.close()
     print("ok   metrics and operations")
 
 
@@ -357,8 +349,8 @@ def check_backup(server, binary, work):
     inspected = subprocess.run([binary, "inspect", "--data-dir", data], capture_output=True, text=True)
     assert inspected.returncode == 0 and ("tasks: %d\n" % tasks) in inspected.stdout, inspected
 
-    restored = Server(binary, work, "restored")
-    restored.start(data=data)
+    restored = Server(binary, os.path.join(work, "restored"), data=data)
+    restored.start()
 
     def listing(s):
         answer = ok(s.post("/v1/tasks/list.r3", {}))

@@ -24,10 +24,10 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
+
+from harness import ServerProcess, free_port, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -35,35 +35,24 @@ MARKED_BLOCK = re.compile(r"<!-- readme-test: ([\w-]+) -->\s*\n```(?:sh|bash)\n(
 REQUIRED = ["json-walkthrough"]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def start_server(binary, work):
-    api, health = free_port(), free_port()
-    config = os.path.join(work, "config.json")
-    with open(config, "w") as f:
-        json.dump({"listen_address": "127.0.0.1:%d" % api, "health_address": "127.0.0.1:%d" % health,
-                   "data_dir": os.path.join(work, "data"), "converge_repeat_interval": "1h"}, f)
-    log = open(os.path.join(work, "server.log"), "ab")
-    proc = subprocess.Popen([binary, "--config", config], stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("server exited with %s; see %s/server.log" % (proc.returncode, work))
+    """The server with a health listener; returns it and its two base URLs."""
+    health = free_port()
+    server = ServerProcess(binary, os.path.join(work, "server"), health_address="127.0.0.1:%d" % health,
+                           converge_repeat_interval="1h")
+    if not server.start():
+        raise SystemExit("the server did not start; see %s/server.log" % server.work)
+
+    def healthy():
         try:
             c = http.client.HTTPConnection("127.0.0.1", health, timeout=2)
             c.request("GET", "/")
-            if c.getresponse().status == 200:
-                return proc, "http://127.0.0.1:%d" % api, "http://127.0.0.1:%d" % health
+            return c.getresponse().status == 200
         except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not come up")
+            return False
+    if not wait_for(healthy, 10):
+        raise SystemExit("the health listener did not answer")
+    return server, server.url, "http://127.0.0.1:%d" % health
 
 
 def contains(expected, actual):
@@ -118,7 +107,7 @@ def main():
         if name not in names:
             raise SystemExit("README has no block marked readme-test: %s" % name)
 
-    proc, bbs, health = start_server(os.path.abspath(args.binary), args.work)
+    server, bbs, health = start_server(os.path.abspath(args.binary), args.work)
     failures = 0
     try:
         env = dict(os.environ, BBS=bbs, HEALTH=health,
@@ -136,12 +125,7 @@ def main():
             else:
                 print("ok   readme block %s (%d answers checked)" % (name, len(expectations(block))))
     finally:
-        proc.terminate()
-        try:
-            status = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            status = "killed"
+        status = server.stop()
         if status != 0:
             print("FAIL server exited with %s on SIGTERM" % status)
             failures += 1
