@@ -120,9 +120,10 @@ final class BBSServerProcess: Sendable {
     }
 
     func start() throws {
-        do { try http.start() } catch { throw ConfigurationError("listen_address: \(error)") }
-        // Operations (branch ops): after the API, so a healthy answer means it is up.
-        do { try health?.start() } catch { throw ConfigurationError("health_address: \(error)") }
+        // Operations (branch ops): errors say which listener; the health listener starts
+        // after the API's, so a healthy answer means the API is up.
+        do { try http.start() } catch { throw ConfigurationError("API listener (listen_address): \(error)") }
+        do { try health?.start() } catch { throw ConfigurationError("health listener (health_address): \(error)") }
         converger.resumeOwedCallbacks()
         converger.start(every: convergeInterval)
         var started = ["listen_address": "\(http.configuration.host):\(http.localPort)"]
