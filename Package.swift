@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
         .testTarget(name: "BBSModelsTests", dependencies: ["BBSModels", "ProtoWire"]),
         .testTarget(name: "TaskCoreTests", dependencies: ["TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog", "CNghttp2"]),
         .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSModels", "ProtoWire", "BBSLog"]),
     ],
     swiftLanguageModes: [.v6]

@@ -66,6 +66,27 @@ public final class HTTPServer: @unchecked Sendable {
         public var maxConnections = 10_000
         /// Serial queues that connections are spread over.
         public var queueCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        // HTTP/2 (branch h2) begin. h2 also applies `maxBodyBytes` (413 per stream),
+        // `maxHeaderBytes` (SETTINGS_MAX_HEADER_LIST_SIZE, 431), `maxHeaderCount`,
+        // `requestTimeout` (408 per stream), `idleTimeout` (no stream open: GOAWAY) and
+        // `outboundHighWaterBytes` (framing and reading pause).
+        /// HTTP/2: streams a client may have open at once on one connection
+        /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
+        public var http2MaxConcurrentStreams = 1000
+        /// HTTP/2: request body bytes one stream may send before the server opens its
+        /// window again (SETTINGS_INITIAL_WINDOW_SIZE).
+        public var http2InitialWindowBytes = 1 << 20
+        /// HTTP/2: the connection's receive window, across its streams.
+        public var http2ConnectionWindowBytes = 16 << 20
+        /// HTTP/2 rapid-reset protection (CVE-2023-44487): streams a client may cancel
+        /// before their response is complete, at once and then per second; beyond that
+        /// the connection ends with GOAWAY(ENHANCE_YOUR_CALM).
+        public var http2StreamResetBurst = 200
+        public var http2StreamResetsPerSecond = 30
+        /// HTTP/2: PING and SETTINGS acknowledgements that may wait to be sent; a client
+        /// that provokes more is flooding and its connection ends.
+        public var http2MaxQueuedControlFrames = 1000
+        // HTTP/2 (branch h2) end
 
         public init() {}
 
@@ -95,6 +116,8 @@ public final class HTTPServer: @unchecked Sendable {
     private let lanes: [ConnectionQueue]
     private let socketSettings: SocketConnection.Settings
     private let http1Settings: HTTP1Connection.Settings
+    /// Makes each connection's protocol handler (HTTP/2 branch h2).
+    let protocols: ProtocolSelection
     private let acceptQueue = DispatchQueue(label: "http-server.accept")
     private let registry = Mutex(Registry())
 
@@ -117,6 +140,8 @@ public final class HTTPServer: @unchecked Sendable {
             idleTimeoutNanoseconds: Self.nanoseconds(configuration.idleTimeout),
             maxPipelinedRequests: max(1, configuration.maxPipelinedRequests),
             outboundHighWaterBytes: configuration.outboundHighWaterBytes)
+        protocols = ProtocolSelection(responder: responder, http1Settings: http1Settings,
+                                      http2Settings: configuration.http2ConnectionSettings, logger: logger)
         lanes = (0..<max(1, configuration.queueCount)).map {
             ConnectionQueue(label: "http-server.connections.\($0)", readBufferBytes: 64 << 10)
         }
@@ -234,8 +259,8 @@ public final class HTTPServer: @unchecked Sendable {
         let lane = lanes[nextLane]
         nextLane = (nextLane + 1) % lanes.count
         let remoteAddress = address.description
-        let handler = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
-                                      remoteAddress: remoteAddress, logger: logger)
+        // h2 (branch h2): HTTP/1.1, or h2c by prior knowledge or `Upgrade: h2c`.
+        let handler = protocols.makeCleartextHandler(lane: lane, remoteAddress: remoteAddress)
 
         let count: Int? = registry.withLock { registry in
             guard !registry.stopping else { return nil }
