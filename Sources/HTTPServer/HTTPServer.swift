@@ -73,6 +73,10 @@ public final class HTTPServer: @unchecked Sendable {
         /// HTTP/2: streams a client may have open at once on one connection
         /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
         public var http2MaxConcurrentStreams = 1000
+        /// HTTP/2: requests of one connection handed to the responder and not yet
+        /// answered (HTTP/1.1's `maxPipelinedRequests`); more complete requests wait,
+        /// their streams open. Bounds the work and the answers one connection can pile up.
+        public var http2MaxRequestsInProgress = 128
         /// HTTP/2: request body bytes one stream may send before the server opens its
         /// window again (SETTINGS_INITIAL_WINDOW_SIZE).
         public var http2InitialWindowBytes = 1 << 20

@@ -253,6 +253,7 @@ extension HTTPServer.Configuration {
             session: session,
             requestTimeoutNanoseconds: HTTPServer.nanoseconds(requestTimeout),
             idleTimeoutNanoseconds: HTTPServer.nanoseconds(idleTimeout),
-            outboundHighWaterBytes: max(16 << 10, outboundHighWaterBytes))
+            outboundHighWaterBytes: max(16 << 10, outboundHighWaterBytes),
+            maxRequestsInProgress: max(1, http2MaxRequestsInProgress))
     }
 }

@@ -86,11 +86,12 @@ private final class Harness {
     private var toServer: [UInt8] = []
 
     static func settings(_ configure: (inout HTTP2Session.Settings) -> Void = { _ in },
-                         highWater: Int = 1 << 20) -> HTTP2Connection.Settings {
+                         highWater: Int = 1 << 20, maxRequestsInProgress: Int = 128) -> HTTP2Connection.Settings {
         var session = HTTP2Session.Settings()
         configure(&session)
         return HTTP2Connection.Settings(session: session, requestTimeoutNanoseconds: 5_000_000_000,
-                                        idleTimeoutNanoseconds: 60_000_000_000, outboundHighWaterBytes: highWater)
+                                        idleTimeoutNanoseconds: 60_000_000_000, outboundHighWaterBytes: highWater,
+                                        maxRequestsInProgress: maxRequestsInProgress)
     }
 
     init(responder: any HTTPResponder, settings: HTTP2Connection.Settings = Harness.settings(),
@@ -308,8 +309,11 @@ private final class Harness {
         harness.exchange()
         #expect(harness.client[id].text == "x")
         // Abrupt, as over HTTP/1.1: what is still queued when the reset goes is dropped.
-        writer.write(Array("lost".utf8))
-        writer.abort()
+        // Both posted before the connection's turn runs (it runs on the queue we hold).
+        harness.onQueue {
+            writer.write(Array("lost".utf8))
+            writer.abort()
+        }
         harness.exchange()
         #expect(harness.client[id].text == "x")
         #expect(harness.client[id].closeCode == NGHTTP2_INTERNAL_ERROR.rawValue)
@@ -520,21 +524,41 @@ private final class Harness {
         #expect(harness.transport.closeMode == .graceful)
     }
 
-    @Test func aRapidResetFloodEndsWithEnhanceYourCalmAndLeavesNoState() {
+    @Test func aRapidResetFloodEndsWithEnhanceYourCalmAndCostsTheResponderNothing() {
         let responder = HoldingResponder()
         let harness = Harness(responder: responder, settings: Harness.settings {
             $0.streamResetBurst = 10
             $0.streamResetsPerSecond = 5
         })
         for index in 0..<500 {
-            let id = harness.client.request("GET", "/flood/\(index)")
+            let id = harness.client.request("POST", "/v1/tasks/list.r3")
             harness.client.serialize()
             harness.client.reset(id)
+            _ = index
         }
-        harness.exchange()
+        // The whole flood in one read: each request is reset before its turn to be
+        // dispatched comes.
+        harness.exchange(readSize: 1 << 20)
         #expect(harness.client.goAway?.code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
-        // Ten resets are allowed; the eleventh ends the session, and nghttp2 then ignores
-        // every stream that follows: the responder saw no more than those.
+        #expect(responder.count == 0)
+        #expect(harness.streamCount == 0)
+        #expect(harness.transport.closeMode == .graceful)
+    }
+
+    @Test func resetsArrivingAfterDispatchAreCountedAndTheirLateAnswersDropped() {
+        let responder = HoldingResponder()
+        let harness = Harness(responder: responder, settings: Harness.settings {
+            $0.streamResetBurst = 10
+            $0.streamResetsPerSecond = 5
+        })
+        for index in 0..<50 where harness.transport.closeMode == nil {
+            let id = harness.client.request("GET", "/flood/\(index)")
+            harness.exchange()
+            harness.client.reset(id)
+            harness.exchange()
+        }
+        #expect(harness.client.goAway?.code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+        // Ten resets are allowed; the eleventh ends the session.
         #expect(responder.count == 11)
         #expect(harness.streamCount == 0)
         #expect(harness.transport.closeMode == .graceful)
@@ -542,6 +566,28 @@ private final class Harness {
         for index in 0..<responder.count { responder.answer(index, "late") }
         harness.settle()
         #expect(harness.transport.output.isEmpty)
+    }
+
+    @Test func requestsBeyondTheInProgressLimitWaitTheirTurn() {
+        let responder = HoldingResponder()
+        let harness = Harness(responder: responder, settings: Harness.settings(maxRequestsInProgress: 2))
+        let ids = (0..<5).map { harness.client.request("GET", "/\($0)") }
+        harness.exchange()
+        #expect(responder.paths == ["/0", "/1"])
+        // A waiting request reset before its turn is never dispatched.
+        harness.client.reset(ids[2])
+        harness.exchange()
+        responder.answer(1, "1")
+        harness.exchange()
+        #expect(responder.paths == ["/0", "/1", "/3"])
+        responder.answer(0, "0")
+        responder.answer(2, "3")
+        harness.exchange()
+        #expect(responder.paths == ["/0", "/1", "/3", "/4"])
+        responder.answer(3, "4")
+        harness.exchange()
+        #expect([ids[0], ids[1], ids[3], ids[4]].map { harness.client[$0].text } == ["0", "1", "3", "4"])
+        #expect(harness.client[ids[2]].status == nil)
     }
 
     @Test func resetsWithinTheRateAreFine() {
@@ -552,11 +598,9 @@ private final class Harness {
         })
         for second in 0..<5 {
             let burst = second == 0 ? 10 : 5
-            for index in 0..<burst {
-                let id = harness.client.request("GET", "/\(second)/\(index)")
-                harness.client.serialize()
-                harness.client.reset(id)
-            }
+            let ids = (0..<burst).map { harness.client.request("GET", "/\(second)/\($0)") }
+            harness.exchange()
+            for id in ids { harness.client.reset(id) }
             harness.exchange()
             harness.clock.advance(seconds: 1)
         }

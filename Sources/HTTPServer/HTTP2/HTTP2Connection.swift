@@ -36,6 +36,9 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         var idleTimeoutNanoseconds: UInt64
         /// Framing pauses, and reading too, while this many bytes wait to be sent.
         var outboundHighWaterBytes: Int
+        /// Requests handed to the responder and not yet answered; further complete
+        /// requests wait their turn (their streams stay open).
+        var maxRequestsInProgress: Int
     }
 
     private enum State {
@@ -77,6 +80,12 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
     /// Reused between turns so draining the inbox and the session's events allocates nothing.
     private var drained: [InboxItem] = []
     private var events: [HTTP2Session.Event] = []
+    /// Complete requests not yet handed to the responder, oldest first from `waitingHead`.
+    private var waiting: [(streamID: Int32, request: HTTPRequest)] = []
+    private var waitingHead = 0
+    /// Requests handed to the responder whose answer has not come back, including those
+    /// whose stream has been reset since: their work is still going on.
+    private var inProgress = 0
     /// The deadline last given to the transport, valid when `deadlineArmed`.
     private var deadline: UInt64?
     private var deadlineArmed = false
@@ -206,13 +215,19 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         if depth == 1 { inbox.withLock { $0.turnPending = true } }
         body()
         guard depth == 1 else { return }
-        while true {
+        repeat {
             handleSessionEvents()
-            guard takeInbox() else { break }
-            for item in drained { receive(item) }
-            drained.removeAll(keepingCapacity: true)
-        }
+            dispatchWaitingRequests()
+        } while takeInboxItems()
         finishTurn()
+    }
+
+    /// Takes in what the inbox holds; false if it was empty.
+    private func takeInboxItems() -> Bool {
+        guard takeInbox() else { return false }
+        for item in drained { receive(item) }
+        drained.removeAll(keepingCapacity: true)
+        return true
     }
 
     private func takeInbox() -> Bool {
@@ -241,11 +256,8 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
             guard !events.isEmpty else { return }
             for event in events {
                 switch event {
-                case .request(let streamID, var request):
-                    request.remoteAddress = remoteAddress
-                    responder.respond(to: request) { [self] response in
-                        post(.response(streamID: streamID, response))
-                    }
+                case .request(let streamID, let request):
+                    waiting.append((streamID, request))
                 case .streamClosed(let writer):
                     writer.end()
                 }
@@ -254,9 +266,37 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         }
     }
 
+    /// Hands waiting requests to the responder, oldest first, while fewer than
+    /// `maxRequestsInProgress` are unanswered. A request whose stream was reset before
+    /// its turn (a rapid reset's HEADERS and RST_STREAM in one read) never costs the
+    /// responder anything. After each call the inbox is taken in, so a responder that
+    /// answers at once has its answer queued (or dropped) before the next request goes:
+    /// answers do not pile up within a turn.
+    private func dispatchWaitingRequests() {
+        while waitingHead < waiting.count, inProgress < settings.maxRequestsInProgress, case .open = state {
+            let streamID = waiting[waitingHead].streamID
+            var request = waiting[waitingHead].request
+            // The waiting list keeps no second reference to a body the responder owns now.
+            waiting[waitingHead].request = HTTPRequest(method: "", path: "")
+            waitingHead += 1
+            guard session.awaitedRequestIsHead(streamID: streamID) != nil else { continue }
+            request.remoteAddress = remoteAddress
+            inProgress += 1
+            responder.respond(to: request) { [self] response in
+                post(.response(streamID: streamID, response))
+            }
+            _ = takeInboxItems()
+        }
+        if waitingHead == waiting.count {
+            waiting.removeAll(keepingCapacity: waiting.capacity <= 1024)
+            waitingHead = 0
+        }
+    }
+
     private func receive(_ item: InboxItem) {
         switch item {
         case .response(let streamID, let response):
+            inProgress -= 1
             answer(streamID: streamID, response)
         case .streamData(let streamID, let chunk):
             session.appendData(chunk, streamID: streamID)
@@ -315,6 +355,9 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
                 if let failure = session.failure {
                     logger.debug("h2-session-failed", ["remote_address": remoteAddress, "error": failure.description])
                 }
+                // Sending END_STREAM can close streams: their writers end now, not at
+                // some later turn.
+                handleSessionEvents()
             }
             if session.isFinished || (inputEnded && session.streamCount == 0) {
                 closeTransport(.graceful)
