@@ -173,6 +173,8 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         turn {
             state = .closed
             transport = nil
+            waiting.removeAll()
+            waitingHead = 0
             for writer in session.closeAll() { writer.end() }
         }
     }
@@ -222,31 +224,38 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         finishTurn()
     }
 
-    /// Takes in what the inbox holds; false if it was empty.
-    private func takeInboxItems() -> Bool {
-        guard takeInbox() else { return false }
-        for item in drained { receive(item) }
-        drained.removeAll(keepingCapacity: true)
-        return true
-    }
-
-    private func takeInbox() -> Bool {
-        inbox.withLock { inbox in
+    /// Takes in what the inbox holds; false if it was empty. `endingTurn`: an empty
+    /// inbox also marks it idle, so the next post schedules a turn of its own.
+    @discardableResult
+    private func takeInboxItems(endingTurn: Bool = true) -> Bool {
+        let taken = inbox.withLock { inbox in
             if inbox.items.isEmpty {
-                inbox.turnPending = false
+                if endingTurn { inbox.turnPending = false }
                 return false
             }
             swap(&inbox.items, &drained)
             return true
         }
+        guard taken else { return false }
+        for item in drained { receive(item) }
+        drained.removeAll(keepingCapacity: true)
+        return true
     }
 
     private func receive(_ bytes: UnsafeRawBufferPointer) {
         guard case .open = state, !inputEnded else { return }
+        let wasCalm = !session.calmedDown
         if !session.receive(bytes) {
-            logger.debug("h2-session-failed", ["remote_address": remoteAddress,
-                                               "error": session.failure?.description ?? ""])
+            if let failure = session.failure, failure.isFlood {
+                logger.info("h2-control-frame-flood", ["remote_address": remoteAddress])
+            } else {
+                logger.debug("h2-session-failed", ["remote_address": remoteAddress,
+                                                   "error": session.failure?.description ?? ""])
+            }
             closeTransport(.graceful)
+        }
+        if wasCalm && session.calmedDown {
+            logger.info("h2-rapid-reset", ["remote_address": remoteAddress])
         }
     }
 
@@ -285,7 +294,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
             responder.respond(to: request) { [self] response in
                 post(.response(streamID: streamID, response))
             }
-            _ = takeInboxItems()
+            takeInboxItems(endingTurn: false)
         }
         if waitingHead == waiting.count {
             waiting.removeAll(keepingCapacity: waiting.capacity <= 1024)

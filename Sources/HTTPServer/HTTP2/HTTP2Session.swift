@@ -80,6 +80,10 @@ final class HTTP2Session {
     struct Failure: Error, CustomStringConvertible {
         var code: Int
         var description: String
+
+        /// The peer made nghttp2 queue more control-frame acknowledgements (PING,
+        /// SETTINGS) than `maxQueuedControlFrames`.
+        var isFlood: Bool { code == Int(NGHTTP2_ERR_FLOODED.rawValue) }
     }
 
     let settings: Settings
