@@ -210,6 +210,28 @@ private final class Harness {
         #expect(ids.map { harness.client[$0].text } == ["zero", "one", "two"])
     }
 
+    @Test func aThousandStreamsAreOpenAtOnceOnOneConnection() {
+        let responder = HoldingResponder()
+        let harness = Harness(responder: responder)
+        let ids = (0..<1000).map { harness.client.request("POST", "/v1/tasks/desire.r2", body: [UInt8($0 % 256)]) }
+        harness.exchange()
+        // Every stream is open (none refused); 128 are with the responder, the rest wait.
+        #expect(harness.streamCount == 1000)
+        #expect(responder.count == 128)
+        #expect(ids.allSatisfy { harness.client[$0].closeCode == nil })
+        var answered = 0
+        while answered < responder.count {
+            // Answering lets more in at once, on the connection's queue: count first.
+            let dispatched = responder.count
+            for index in answered..<dispatched { responder.answer(index, "ok") }
+            answered = dispatched
+            harness.exchange()
+        }
+        #expect(responder.count == 1000)
+        #expect(ids.allSatisfy { harness.client[$0].status == 200 && harness.client[$0].endStream })
+        #expect(harness.streamCount == 0)
+    }
+
     @Test func aLargeResponseWaitsForTheClientsWindow() {
         let body = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let responder = HoldingResponder()

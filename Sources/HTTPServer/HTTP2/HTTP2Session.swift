@@ -117,7 +117,16 @@ final class HTTP2Session {
     private var headFields: [(name: Range<Int>, value: Range<Int>)] = []
     private var headEntries: [nghttp2_nv] = []
 
+    /// The libnghttp2 loaded at run time is at least the one compiled against (an older
+    /// one may lack what the headers promised); checked once, before the first session.
+    private static let libraryChecked: Void = {
+        let version = CNghttp2_version_num()
+        precondition(nghttp2_version(version) != nil,
+                     "libnghttp2 is older than the \(String(version, radix: 16)) this server was built with")
+    }()
+
     init(settings: Settings, clock: @escaping () -> UInt64) {
+        _ = Self.libraryChecked
         self.settings = settings
         self.clock = clock
         resetBudget = StreamResetBudget(burst: settings.streamResetBurst, perSecond: settings.streamResetsPerSecond,
