@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
         .testTarget(name: "BBSModelsTests", dependencies: ["BBSModels", "ProtoWire"]),
         .testTarget(name: "TaskCoreTests", dependencies: ["TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "BBSLog", "CNghttp2", "COpenSSL"]),
         .testTarget(name: "BBSAPITests", dependencies: ["BBSAPI", "HTTPServer", "TaskCore", "BBSWAL", "BBSModels", "ProtoWire", "BBSLog", "BBSMetrics"]),
         .testTarget(name: "BBSMetricsTests", dependencies: ["BBSMetrics"]),
         .testTarget(name: "BBSServerTests", dependencies: ["BBSServer", "BBSAPI", "TaskCore", "BBSWAL", "BBSLog", "BBSMetrics"]),

@@ -92,6 +92,10 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
     private let remoteAddress: String
     private let logger: Logger
     var transport: (any ConnectionTransport)?
+    /// h2c upgrade (branch h2): set on cleartext connections (`CleartextProtocolHandler`).
+    /// A request asking for `Upgrade: h2c` (RFC 7540 §3.2) with nothing in flight before it
+    /// is answered 101 and handed over here, with the bytes read after it.
+    var upgradeToHTTP2: ((H2CUpgrade) -> Void)?
 
     private var state = State.open
     private var parser: HTTP1Parser
@@ -352,6 +356,12 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
             case .request(var request, let keepAlive):
                 continueOwed = false
                 request.remoteAddress = remoteAddress
+                // h2c upgrade (branch h2): only with nothing in flight before it.
+                if upgradeToHTTP2 != nil, pending.isEmpty, !shuttingDown, !inputEnded,
+                   let settingsPayload = H2CUpgrade.settingsPayload(of: request) {
+                    upgrade(request, settingsPayload: settingsPayload)
+                    return true
+                }
                 let sequence = nextSequence
                 nextSequence += 1
                 pending.append(PendingResponse(
@@ -369,6 +379,21 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         }
         return progressed
     }
+
+    // h2c upgrade (branch h2) begin
+    /// Queues the 101 and hands the connection, the request and the bytes read after it
+    /// to HTTP/2; this handler is done (it never hears from the transport again).
+    private func upgrade(_ request: HTTPRequest, settingsPayload: [UInt8]) {
+        guard let upgradeToHTTP2, let transport else { return }
+        transport.enqueue { $0.append(contentsOf: H2CUpgrade.switchingProtocols) }
+        let handOver = H2CUpgrade(request: request, settingsPayload: settingsPayload,
+                                  bufferedBytes: parser.takeUnparsedBytes())
+        state = .closed
+        self.transport = nil
+        self.upgradeToHTTP2 = nil
+        upgradeToHTTP2(handOver)
+    }
+    // h2c upgrade (branch h2) end
 
     /// Answers with `status` after the responses already owed, then closes.
     private func appendErrorResponse(status: Int) {

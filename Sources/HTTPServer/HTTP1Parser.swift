@@ -170,6 +170,17 @@ public struct HTTP1Parser: Sendable {
     /// Received bytes not yet consumed.
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
+    /// Removes and returns the bytes received after the last complete request, for a
+    /// protocol that takes the connection over (h2c upgrade, branch h2).
+    public mutating func takeUnparsedBytes() -> [UInt8] {
+        defer {
+            buffer = []
+            readIndex = 0
+            scanIndex = 0
+        }
+        return Array(buffer[readIndex...])
+    }
+
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compact()
         buffer.append(contentsOf: bytes)

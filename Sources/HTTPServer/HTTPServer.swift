@@ -71,6 +71,31 @@ public final class HTTPServer: @unchecked Sendable {
         /// nil for cleartext. Certificates are re-read by `reloadTLS`.
         public var tls: TLSConfiguration?
         // TLS (branch tls) end
+        // HTTP/2 (branch h2) begin. h2 also applies `maxBodyBytes` (413 per stream),
+        // `maxHeaderBytes` (SETTINGS_MAX_HEADER_LIST_SIZE, 431), `maxHeaderCount`,
+        // `requestTimeout` (408 per stream), `idleTimeout` (no stream open: GOAWAY) and
+        // `outboundHighWaterBytes` (framing and reading pause).
+        /// HTTP/2: streams a client may have open at once on one connection
+        /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
+        public var http2MaxConcurrentStreams = 1000
+        /// HTTP/2: requests of one connection handed to the responder and not yet
+        /// answered (HTTP/1.1's `maxPipelinedRequests`); more complete requests wait,
+        /// their streams open. Bounds the work and the answers one connection can pile up.
+        public var http2MaxRequestsInProgress = 128
+        /// HTTP/2: request body bytes one stream may send before the server opens its
+        /// window again (SETTINGS_INITIAL_WINDOW_SIZE).
+        public var http2InitialWindowBytes = 1 << 20
+        /// HTTP/2: the connection's receive window, across its streams.
+        public var http2ConnectionWindowBytes = 16 << 20
+        /// HTTP/2 rapid-reset protection (CVE-2023-44487): streams a client may cancel
+        /// before their response is complete, at once and then per second; beyond that
+        /// the connection ends with GOAWAY(ENHANCE_YOUR_CALM).
+        public var http2StreamResetBurst = 200
+        public var http2StreamResetsPerSecond = 30
+        /// HTTP/2: PING and SETTINGS acknowledgements that may wait to be sent; a client
+        /// that provokes more is flooding and its connection ends.
+        public var http2MaxQueuedControlFrames = 1000
+        // HTTP/2 (branch h2) end
 
         public init() {}
 
@@ -103,6 +128,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// TLS (branch tls): the context new connections use; nil for cleartext. Replaced
     /// whole by `reloadTLS` (HTTPServer+TLS.swift).
     let tlsContext = Mutex<TLSContext?>(nil)
+    /// Makes each connection's protocol handler (HTTP/2 branch h2).
+    let protocols: ProtocolSelection
     private let acceptQueue = DispatchQueue(label: "http-server.accept")
     private let registry = Mutex(Registry())
 
@@ -125,6 +152,8 @@ public final class HTTPServer: @unchecked Sendable {
             idleTimeoutNanoseconds: Self.nanoseconds(configuration.idleTimeout),
             maxPipelinedRequests: max(1, configuration.maxPipelinedRequests),
             outboundHighWaterBytes: configuration.outboundHighWaterBytes)
+        protocols = ProtocolSelection(responder: responder, http1Settings: http1Settings,
+                                      http2Settings: configuration.http2ConnectionSettings, logger: logger)
         lanes = (0..<max(1, configuration.queueCount)).map {
             ConnectionQueue(label: "http-server.connections.\($0)", readBufferBytes: 64 << 10)
         }
@@ -248,8 +277,9 @@ public final class HTTPServer: @unchecked Sendable {
         let lane = lanes[nextLane]
         nextLane = (nextLane + 1) % lanes.count
         let remoteAddress = address.description
-        // TLS (branch tls) begin: with TLS configured, the first handler is the TLS layer,
-        // which picks the protocol handler after the handshake (HTTPServer+TLS.swift).
+        // With TLS configured the first handler is the TLS layer, which asks `protocols`
+        // for the negotiated protocol's handler after the handshake (HTTPServer+TLS.swift);
+        // in cleartext it is HTTP/1.1, or h2c by prior knowledge or `Upgrade: h2c`.
         let handler: any ConnectionHandler
         let attach: (SocketConnection) -> Void
         if let context = tlsContext.withLock({ $0 }) {
@@ -259,11 +289,9 @@ public final class HTTPServer: @unchecked Sendable {
             }
             (handler, attach) = (layer, { layer.transport = $0 })
         } else {
-            let http1 = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
-                                        remoteAddress: remoteAddress, logger: logger)
-            (handler, attach) = (http1, { http1.transport = $0 })
+            let cleartext = protocols.makeCleartextHandler(lane: lane, remoteAddress: remoteAddress)
+            (handler, attach) = (cleartext, { cleartext.transport = $0 })
         }
-        // TLS (branch tls) end
 
         let count: Int? = registry.withLock { registry in
             guard !registry.stopping else { return nil }

@@ -82,15 +82,18 @@ private func refusal(_ client: TLSTestClient) -> String? {
         #expect(try client.exchange("GET", "/after").text == "GET /after 0")
     }
 
-    @Test func alpnOffersOnlyWhatTheServerSpeaks() throws {
+    @Test func alpnPicksH2WhenOfferedAndHTTP1Otherwise() throws {
         let certificates = try TestCertificates.get().first
         let live = try LiveServer(tls: certificates.serverConfiguration)
         defer { live.stop() }
-        let client = try TLSTestClient(
+        let h2 = try TLSTestClient(
             port: live.port, context: makeGoodClientContext(certificates, alpn: ["h2", "http/1.1"]))
-        try client.handshake()
-        #expect(client.engine.negotiatedProtocol == HTTPServer.alpnProtocols.first)
-        #expect(try client.exchange("GET", "/alpn").text == "GET /alpn 0")
+        try h2.handshake()
+        #expect(h2.engine.negotiatedProtocol == "h2")
+        let http1 = try TLSTestClient(port: live.port, context: makeGoodClientContext(certificates, alpn: ["http/1.1"]))
+        try http1.handshake()
+        #expect(http1.engine.negotiatedProtocol == "http/1.1")
+        #expect(try http1.exchange("GET", "/alpn").text == "GET /alpn 0")
     }
 
     @Test func tls12WithTheReferenceSuites() throws {

@@ -7,9 +7,7 @@ import Dispatch
 extension HTTPServer {
     /// The protocols offered through ALPN, most preferred first: exactly those
     /// `makeTLSProtocolHandler` serves, so a client never negotiates one we cannot speak.
-    // PROTOCOL SELECTION (TLS): becomes ["h2", "http/1.1"] with the h2 factory of
-    // ProtocolSelection.swift.
-    static let alpnProtocols = ["http/1.1"]
+    static let alpnProtocols = ConnectionProtocol.alpnIdentifiers
 
     /// Re-reads the certificate, key and CA files of `configuration.tls` and uses them
     /// for connections accepted from now on; open connections keep their session. On
@@ -48,15 +46,11 @@ extension HTTPServer {
         }
     }
 
-    // PROTOCOL SELECTION (TLS), the single call site: once ProtocolSelection.swift
-    // lands, this asks its factory for the handler of `negotiatedProtocol` ("h2" → h2,
-    // "http/1.1" or none → HTTP/1.1). Until then every TLS connection speaks HTTP/1.1,
-    // which is all `alpnProtocols` offers.
+    /// The handler of the protocol ALPN negotiated ("h2" → h2; "http/1.1" or none →
+    /// HTTP/1.1). Never the cleartext handler: h2c upgrade is for cleartext only.
     private func makeTLSProtocolHandler(negotiatedProtocol: String?, transport: TLSConnection,
                                         lane: ConnectionQueue, remoteAddress: String) -> any ConnectionHandler {
-        let handler = HTTP1Connection(lane: lane, responder: responder, settings: http1Settings,
-                                      remoteAddress: remoteAddress, logger: logger)
-        handler.transport = transport
-        return handler
+        protocols.makeHandler(for: ConnectionProtocol(alpn: negotiatedProtocol), transport: transport, lane: lane,
+                              remoteAddress: remoteAddress)
     }
 }
