@@ -1,6 +1,7 @@
 """What the black-box tests share: a free loopback port, the built server as a child
 process on a config of the test's own, a protobuf call, and polling."""
 
+import fcntl
 import http.client
 import json
 import os
@@ -86,3 +87,43 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
             return None
+
+
+def ensure_packages(requirements, flag="BBS_TEST_IN_VENV"):
+    """Makes `requirements` ({module to import: pip requirement}) importable: when the
+    system Python lacks one, creates a virtualenv (under ~/.cache, or $BBS_TEST_VENV) with
+    them and re-runs the calling script inside it."""
+    def importable(python=None):
+        code = "; ".join("import %s" % module for module in requirements)
+        if python is None:
+            try:
+                exec(code, {})
+                return True
+            except ImportError:
+                return False
+        return subprocess.call([python, "-c", code], stderr=subprocess.DEVNULL) == 0
+
+    if importable():
+        return
+    if os.environ.get(flag):
+        raise SystemExit("%s not importable even in the test virtualenv" % ", ".join(requirements))
+    venv = os.environ.get("BBS_TEST_VENV") or os.path.expanduser("~/.cache/bbs-server-tests/venv")
+    python = os.path.join(venv, "bin", "python3")
+    os.makedirs(os.path.dirname(venv), exist_ok=True)
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(python):
+            subprocess.check_call([sys.executable, "-m", "venv", venv])
+        if not importable(python):
+            subprocess.check_call([python, "-m", "pip", "install", "--quiet"] + sorted(set(requirements.values())))
+    os.environ[flag] = "1"
+    os.execv(python, [python] + sys.argv)
+
+
+def rss_kib(pid):
+    """Resident memory of process `pid` in KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1

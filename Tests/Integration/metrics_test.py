@@ -10,7 +10,6 @@ Exit status 0 when every check passed.
 """
 
 import argparse
-import fcntl
 import http.client
 import http.server
 import json
@@ -18,34 +17,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 
-from harness import ServerProcess, free_port, wait_for
-
-VENV_FLAG = "BBS_METRICS_TEST_IN_VENV"
+from harness import ServerProcess, ensure_packages, free_port, wait_for
 
 
 def ensure_prometheus_client():
-    """Imports prometheus_client, creating a virtualenv with it (under ~/.cache, or
-    $BBS_TEST_VENV) and re-running this script inside it when the system has none."""
-    try:
-        import prometheus_client.parser  # noqa: F401
-        return
-    except ImportError:
-        if os.environ.get(VENV_FLAG):
-            raise SystemExit("prometheus_client is not importable even in the test virtualenv")
-    venv = os.environ.get("BBS_TEST_VENV") or os.path.expanduser("~/.cache/bbs-server-tests/venv")
-    python = os.path.join(venv, "bin", "python3")
-    os.makedirs(os.path.dirname(venv), exist_ok=True)
-    with open(venv + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(python):
-            subprocess.check_call([sys.executable, "-m", "venv", venv])
-        if subprocess.call([python, "-c", "import prometheus_client.parser"], stderr=subprocess.DEVNULL) != 0:
-            subprocess.check_call([python, "-m", "pip", "install", "--quiet", "prometheus_client"])
-    os.environ[VENV_FLAG] = "1"
-    os.execv(python, [python] + sys.argv)
+    ensure_packages({"prometheus_client.parser": "prometheus_client"})
 
 
 def eventually(condition, what, timeout=15):
