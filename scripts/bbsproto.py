@@ -250,13 +250,14 @@ def main(argv):
     u.add_argument("domain")
     u.add_argument("--ttl", type=int, default=0)
     dec = sub.add_parser("decode")
+    dec.add_argument("-c", "--compact", action="store_true", help="one line of JSON")
     dec.add_argument("message", choices=sorted(k for k in SCHEMA if k.endswith("Response")))
     a = p.parse_args(argv)
 
     if a.cmd == "decode":
         body = sys.stdin.buffer.read()
         try:
-            print(json.dumps(decode(a.message, body), indent=2))
+            print(json.dumps(decode(a.message, body), indent=None if a.compact else 2))
         except DecodeError as e:
             print("bbsproto.py: not a %s: %s" % (a.message, e), file=sys.stderr)
             return 1

@@ -3,7 +3,7 @@
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(libssl-dev libnghttp2-dev pkg-config python3 python3-venv curl)
+packages=(libssl-dev libnghttp2-dev pkg-config python3 python3-venv curl openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,8 +9,11 @@ A block is marked by an HTML comment on the line before its fence:
     ...
     ```
 
-Each block runs with `bash -euo pipefail` in a scratch directory, with BBS and HEALTH
-pointing at the server this test starts and the built binary first on PATH. Every
+Each block runs with `bash -euo pipefail` in one scratch directory that has the checkout's
+`scripts/` and `Config/` (as a reader's working directory would) and test certificates in
+`certs/` (made by `scripts/gen-certs`, as the README says), with BBS and HEALTH pointing at
+a plain server this test starts, BBS_TLS at a second one serving mutual TLS with those
+certificates, and the built binary first on PATH. Every
 non-empty line the block prints is matched, in order, against the block's `# => ...`
 comments: when the comment is JSON, the printed line must be JSON containing it (objects:
 every key given, recursively; arrays: same length, element by element); otherwise the
@@ -24,6 +27,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -32,7 +36,7 @@ from harness import ServerProcess, free_port, wait_for
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 MARKED_BLOCK = re.compile(r"<!-- readme-test: ([\w-]+) -->\s*\n```(?:sh|bash)\n(.*?)\n```", re.S)
-REQUIRED = ["json-walkthrough"]
+REQUIRED = ["json-walkthrough", "protobuf", "tls", "h2c"]
 
 
 def start_server(binary, work):
@@ -53,6 +57,25 @@ def start_server(binary, work):
     if not wait_for(healthy, 10):
         raise SystemExit("the health listener did not answer")
     return server, server.url, "http://127.0.0.1:%d" % health
+
+
+def start_tls_server(binary, work, certs):
+    """A second server, mutual TLS with the certificates in `certs`; returns it and its URL."""
+    server = ServerProcess(binary, os.path.join(work, "tls-server"), require_ssl=True,
+                           ca_file=os.path.join(certs, "ca.pem"), cert_file=os.path.join(certs, "server.pem"),
+                           key_file=os.path.join(certs, "server.key"), converge_repeat_interval="1h")
+    server.proc = subprocess.Popen([binary, "--config", server.config], stdout=server.log, stderr=server.log)
+    port = server.port
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    if not wait_for(listening, 30):
+        raise SystemExit("the TLS server did not start; see %s/server.log" % server.work)
+    return server, "https://127.0.0.1:%d" % port
 
 
 def contains(expected, actual):
@@ -107,15 +130,22 @@ def main():
         if name not in names:
             raise SystemExit("README has no block marked readme-test: %s" % name)
 
-    server, bbs, health = start_server(os.path.abspath(args.binary), args.work)
+    binary = os.path.abspath(args.binary)
+    cwd = os.path.join(args.work, "cwd")
+    os.makedirs(cwd, exist_ok=True)
+    for name in ("scripts", "Config"):
+        if not os.path.exists(os.path.join(cwd, name)):
+            os.symlink(os.path.join(ROOT, name), os.path.join(cwd, name))
+    subprocess.run([os.path.join(ROOT, "scripts", "gen-certs"), os.path.join(cwd, "certs")], check=True,
+                   stdout=subprocess.DEVNULL)
+    server, bbs, health = start_server(binary, args.work)
+    tls_server, bbs_tls = start_tls_server(binary, args.work, os.path.join(cwd, "certs"))
     failures = 0
     try:
-        env = dict(os.environ, BBS=bbs, HEALTH=health,
-                   PATH=os.path.dirname(os.path.abspath(args.binary)) + os.pathsep + os.environ.get("PATH", ""))
+        env = dict(os.environ, BBS=bbs, HEALTH=health, BBS_TLS=bbs_tls,
+                   PATH=os.path.dirname(binary) + os.pathsep + os.environ.get("PATH", ""))
         for name, block in blocks:
-            scratch = os.path.join(args.work, "block-" + name)
-            os.makedirs(scratch, exist_ok=True)
-            run = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=scratch, env=env,
+            run = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, env=env,
                                  capture_output=True, text=True, timeout=120)
             problems = [] if run.returncode == 0 else ["exit status %d; stderr: %s" % (run.returncode, run.stderr.strip())]
             problems += check(name, block, run.stdout)
@@ -125,10 +155,11 @@ def main():
             else:
                 print("ok   readme block %s (%d answers checked)" % (name, len(expectations(block))))
     finally:
-        status = server.stop()
-        if status != 0:
-            print("FAIL server exited with %s on SIGTERM" % status)
-            failures += 1
+        for each in (server, tls_server):
+            status = each.stop()
+            if status != 0:
+                print("FAIL server exited with %s on SIGTERM" % status)
+                failures += 1
     sys.exit(1 if failures else 0)
 
 
