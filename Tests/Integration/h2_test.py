@@ -4,6 +4,10 @@ over h2c prior knowledge:
 
 * 1,000 concurrent streams on one connection, every one answered;
 * a list of N tasks (100,000 for the acceptance run; fewer in CI) over h2, complete;
+* the task event stream over an h2 stream: a lifecycle driven over other streams of the
+  same connection arrives as task_created, task_changed ×3, task_removed with ids 0..4,
+  each record in its own DATA frame(s);
+* a completion callback triggered over h2 is delivered and the task deleted;
 * a rapid-reset flood (CVE-2023-44487: HEADERS then RST_STREAM, thousands of times) is
   cut off with GOAWAY, the server's memory stays bounded, and other clients are served
   throughout.
@@ -12,6 +16,9 @@ over h2c prior knowledge:
 """
 
 import argparse
+import base64
+import http.server
+import json
 import os
 import socket
 import sys
@@ -106,6 +113,92 @@ class H2Client:
         self.sock.close()
 
 
+def check_events_over_h2(port):
+    """Subscribes on one stream, drives a lifecycle on others of the same connection."""
+    client = H2Client(port)
+    events_stream = client.send("/v1/events/tasks.r1", b"")
+    client.flush()
+    stream_data = bytearray()
+    head = None
+    while head is None:
+        for event in client.receive():
+            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == events_stream:
+                head = dict(event.headers)
+    check(head.get(":status") == "200" and head.get("content-type", "").startswith("text/event-stream")
+          and "connection" not in head and "transfer-encoding" not in head,
+          "event stream over h2: 200, text/event-stream, no hop-by-hop headers (%r)" % head)
+    guid = "h2-events-1"
+    steps = [("/v1/tasks/desire.r2", bp.desire_request(guid, "h2-events")),
+             ("/v1/tasks/start", bp.start_request(guid, "cell-h2")),
+             ("/v1/tasks/complete", bp.complete_request(guid, "cell-h2", result="ok")),
+             ("/v1/tasks/resolving", bp.guid_request(guid)),
+             ("/v1/tasks/delete", bp.guid_request(guid))]
+    for path, body in steps:
+        sid = client.send(path, body)
+        client.flush()
+        done = False
+        while not done:
+            for event in client.receive():
+                if isinstance(event, h2.events.DataReceived) and event.stream_id == events_stream:
+                    stream_data += event.data
+                if isinstance(event, h2.events.StreamEnded) and event.stream_id == sid:
+                    done = True
+    deadline = time.monotonic() + 10
+    while stream_data.count(b"\n\n") < 5 and time.monotonic() < deadline:
+        for event in client.receive():
+            if isinstance(event, h2.events.DataReceived) and event.stream_id == events_stream:
+                stream_data += event.data
+    records = [r for r in bytes(stream_data).split(b"\n\n") if r]
+    seen = []
+    for record in records:
+        fields = dict(line.split(b": ", 1) for line in record.split(b"\n"))
+        name = fields[b"event"].decode()
+        message = {"task_created": "TaskCreatedEvent", "task_changed": "TaskChangedEvent",
+                   "task_removed": "TaskRemovedEvent"}[name]
+        payload = bp.decode(message, base64.b64decode(fields[b"data"]))
+        task = payload.get("after") or payload.get("task")
+        seen.append((int(fields[b"id"]), name, task["task_guid"], task.get("state", "Invalid")))
+    wanted = [(0, "task_created", guid, "Pending"), (1, "task_changed", guid, "Running"),
+              (2, "task_changed", guid, "Completed"), (3, "task_changed", guid, "Resolving"),
+              (4, "task_removed", guid, "Resolving")]
+    check(seen == wanted, "events over h2 arrive in commit order with ids 0..4 (%r)" % seen)
+    client.close()
+
+
+def check_callback_over_h2(port):
+    """A task desired and cancelled over h2 has its completion callback delivered."""
+    bodies = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/done" % receiver.server_address[1]
+    client = H2Client(port)
+    guid = "h2-callback-1"
+    answers = client.exchange([("/v1/tasks/desire.r2", bp.desire_request(guid, "h2-cb", callback=url))])
+    answers += client.exchange([("/v1/tasks/cancel", bp.guid_request(guid))])
+    deadline = time.monotonic() + 10
+    gone = False
+    while time.monotonic() < deadline and not gone:
+        [(status, body)] = client.exchange([("/v1/tasks/get_by_task_guid.r3", bp.guid_request(guid))])
+        gone = bp.decode("TaskResponse", body).get("error", {}).get("type") == "ResourceNotFound"
+        time.sleep(0.1)
+    check(all(s == "200" and not b for s, b in answers) and gone and len(bodies) == 1
+          and bodies[0]["task_guid"] == guid and bodies[0]["failure_reason"] == "task was cancelled",
+          "completion callback of a task cancelled over h2 delivered, task deleted (%r)" % bodies)
+    client.close()
+    receiver.shutdown()
+
+
 def count_tasks(tasks_response):
     """Counts field-2 entries of a TasksResponse without decoding them."""
     count, i, n = 0, 0, len(tasks_response)
@@ -176,6 +269,9 @@ def main():
         check(status == "200" and count_tasks(body) == a.tasks,
               "list of %d tasks over h2: %d bytes in %.2fs" % (a.tasks, len(body), elapsed))
         client.close()
+
+        check_events_over_h2(server.port)
+        check_callback_over_h2(server.port)
 
         # Rapid reset: HEADERS + RST_STREAM over and over on one connection.
         pinger = Pinger(server)
