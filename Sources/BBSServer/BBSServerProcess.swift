@@ -69,11 +69,13 @@ final class BBSServerProcess: Sendable {
         if !configuration.auctioneerAddress.isEmpty, let address = URL(string: configuration.auctioneerAddress) {
             auctioneer = AuctioneerClient(http: outbound, address: address, logger: logger.session("auctioneer"))
         }
-        converger = TaskConverger(store: store, durations: configuration.convergenceDurations, cells: nil,
+        let cells = configuration.cellRegistryFile.isEmpty ? nil
+            : CellRegistryFile(path: configuration.cellRegistryFile, http: outbound, logger: logger.session("cells"))
+        converger = TaskConverger(store: store, durations: configuration.convergenceDurations, cells: cells,
                                   auctioneer: auctioneer, callbacks: callbacks, clock: wallClockNanoseconds,
                                   logger: logger.session("converger"))
         convergeInterval = configuration.convergeRepeatInterval.duration
-        let controller = TaskController(store: store, auctioneer: auctioneer, callbacks: callbacks)
+        let controller = TaskController(store: store, auctioneer: auctioneer, callbacks: callbacks, cells: cells)
 
         // Operations (branch ops) begin: access log and request metrics around every route.
         if configuration.accessLogPath.isEmpty {

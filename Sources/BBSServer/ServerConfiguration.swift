@@ -49,6 +49,9 @@ struct ServerConfiguration: Decodable, Sendable {
     var communicationTimeout = GoDuration.seconds(10)
     /// `http(s)://host:port` of the auctioneer; empty: no auctions are requested.
     var auctioneerAddress = ""
+    /// A JSON file listing the present cells (`{"cells": [{"cell_id", "rep_url"}]}`); empty:
+    /// no registry, so convergence leaves Running tasks alone and cancels notify no rep.
+    var cellRegistryFile = ""
 
     /// Bytes an event subscriber may fall behind (beyond what the kernel buffers) before
     /// its stream is ended as a slow consumer (the reference drops it 1024 events behind).
@@ -85,6 +88,7 @@ struct ServerConfiguration: Decodable, Sendable {
         case taskCallbackWorkers = "task_callback_workers"
         case communicationTimeout = "communication_timeout"
         case auctioneerAddress = "auctioneer_address"
+        case cellRegistryFile = "cell_registry_file"
         case eventSubscriberBufferBytes = "event_subscriber_buffer_bytes"
         case logLevel = "log_level"
         case healthAddress = "health_address"
@@ -125,6 +129,7 @@ struct ServerConfiguration: Decodable, Sendable {
         try read(.taskCallbackWorkers, into: &taskCallbackWorkers)
         try read(.communicationTimeout, into: &communicationTimeout)
         try read(.auctioneerAddress, into: &auctioneerAddress)
+        try read(.cellRegistryFile, into: &cellRegistryFile)
         try read(.eventSubscriberBufferBytes, into: &eventSubscriberBufferBytes)
         try read(.logLevel, into: &logLevel)
         try read(.healthAddress, into: &healthAddress)
@@ -199,6 +204,13 @@ struct ServerConfiguration: Decodable, Sendable {
         check(taskCallbackWorkers > 0, "task_callback_workers", "must be > 0")
         check(auctioneerAddress.isEmpty || URL(string: auctioneerAddress)?.host != nil, "auctioneer_address",
               "\"\(auctioneerAddress)\" is not an http(s) URL")
+        if !cellRegistryFile.isEmpty {
+            do {
+                _ = try CellRegistryFile.read(cellRegistryFile)
+            } catch {
+                check(false, "cell_registry_file", "\(cellRegistryFile): \(error)")
+            }
+        }
         // Operations (branch ops)
         if !healthAddress.isEmpty {
             if let health = try? ListenAddress(parsing: healthAddress) {

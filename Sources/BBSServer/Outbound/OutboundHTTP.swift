@@ -26,9 +26,15 @@ final class OutboundHTTP: Sendable {
     /// transport error.
     func postJSON(_ url: URL, body: [UInt8], headers: [String: String] = [:],
                   completion: @escaping @Sendable (Result<Int, URLError>) -> Void) {
+        post(url, body: body, headers: headers.merging(["Content-Type": "application/json"]) { given, _ in given },
+             completion: completion)
+    }
+
+    /// POSTs `body` (possibly empty) with `headers`.
+    func post(_ url: URL, body: [UInt8], headers: [String: String] = [:],
+              completion: @escaping @Sendable (Result<Int, URLError>) -> Void) {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = Data(body)
         session.dataTask(with: request) { _, response, error in
