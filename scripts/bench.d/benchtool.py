@@ -149,33 +149,41 @@ def cmd_list_latency(url, domain, n, reps):
 # ---------------------------------------------------------------- disk
 
 def cmd_fsync(directory, seconds):
-    """The disk's durable-append limit, shaped like the write-ahead log: a preallocated file
-    (posix_fallocate, as BBSWAL does for each segment), 400-byte records (about one desire)
-    written with pwrite at increasing offsets, one fdatasync per batch."""
+    """The disk's durable-append limit, shaped like the write-ahead log: 400-byte records
+    (about one desire) written with pwrite at increasing offsets, one fdatasync per batch of
+    1 or 64. Twice: in a file reserved with posix_fallocate, as BBSWAL reserves each
+    segment (every sync that reaches a new block also converts an unwritten extent, a
+    metadata write), and in a file filled with zeros beforehand (data-only syncs)."""
     seconds = float(seconds)
     record = b"r" * 400
+    size = 64 << 20
     out = []
-    for batch in (1, 64):
-        path = os.path.join(directory, "fsync-probe-%d.bin" % batch)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            size = 256 << 20
-            os.posix_fallocate(fd, 0, size)
-            os.fsync(fd)
-            chunk = record * batch
-            off, syncs = 0, 0
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < seconds and off + len(chunk) <= size:
-                os.pwrite(fd, chunk, off)
-                os.fdatasync(fd)
-                off += len(chunk)
-                syncs += 1
-            dt = time.perf_counter() - t0
-        finally:
-            os.close(fd)
-            os.unlink(path)
-        out.append("fsync_b%d_syncs_per_s=%.0f fsync_b%d_records_per_s=%.0f"
-                   % (batch, syncs / dt, batch, syncs * batch / dt))
+    for prefix, zero_filled in (("fsync", False), ("fsync_zero", True)):
+        for batch in (1, 64):
+            path = os.path.join(directory, "fsync-probe.bin")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                if zero_filled:
+                    zeros = bytes(1 << 20)
+                    for i in range(size >> 20):
+                        os.pwrite(fd, zeros, i << 20)
+                else:
+                    os.posix_fallocate(fd, 0, size)
+                os.fsync(fd)
+                chunk = record * batch
+                off, syncs = 0, 0
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < seconds and off + len(chunk) <= size:
+                    os.pwrite(fd, chunk, off)
+                    os.fdatasync(fd)
+                    off += len(chunk)
+                    syncs += 1
+                dt = time.perf_counter() - t0
+            finally:
+                os.close(fd)
+                os.unlink(path)
+            out.append("%s_b%d_syncs_per_s=%.0f %s_b%d_records_per_s=%.0f"
+                       % (prefix, batch, syncs / dt, prefix, batch, syncs * batch / dt))
     print(" ".join(out))
     return 0
 
@@ -261,8 +269,10 @@ def cmd_summarize(runs_path, extras_path):
     print("== single measurements")
     e = extras
     for key, label in [
-            ("fsync_b1_records_per_s", "fdatasync probe, 1 record per sync (records/s)"),
-            ("fsync_b64_records_per_s", "fdatasync probe, 64 records per sync (records/s)"),
+            ("fsync_b1_records_per_s", "fdatasync probe, fallocate'd file, 1 record/sync (records/s)"),
+            ("fsync_b64_records_per_s", "fdatasync probe, fallocate'd file, 64 records/sync (records/s)"),
+            ("fsync_zero_b1_records_per_s", "fdatasync probe, zero-filled file, 1 record/sync (records/s)"),
+            ("fsync_zero_b64_records_per_s", "fdatasync probe, zero-filled file, 64 records/sync (records/s)"),
             ("load_rate", "bulk desire rate while loading (desires/s, 16 conns)"),
             ("task_encoded_bytes", "encoded size of one stored task (bytes)"),
             ("rss_empty", "RSS, empty store (bytes)"),
