@@ -274,6 +274,8 @@ def cmd_summarize(runs_path, extras_path):
             ("fsync_zero_b1_records_per_s", "fdatasync probe, zero-filled file, 1 record/sync (records/s)"),
             ("fsync_zero_b64_records_per_s", "fdatasync probe, zero-filled file, 64 records/sync (records/s)"),
             ("load_rate", "bulk desire rate while loading (desires/s, 16 conns)"),
+            ("load_max_ms", "slowest desire while loading the last %s tasks (ms)"
+             % (int(e.get("mem_n2", 0)) - int(e.get("mem_n1", 0)) - int(e.get("list_small_n", 0)))),
             ("task_encoded_bytes", "encoded size of one stored task (bytes)"),
             ("rss_empty", "RSS, empty store (bytes)"),
             ("rss_per_task_n1", "RSS per task after %s tasks (bytes)" % e.get("mem_n1", "?")),
