@@ -122,6 +122,15 @@ final class BBSServerProcess: Sendable {
     }
 
     func start() throws {
+        // Signals are handled from the first moment the port is open, but only once the
+        // start is complete: their queue is held until then, so a SIGTERM that arrives
+        // while, say, owed callbacks are being resumed still drains and exits 0.
+        signalQueue.suspend()
+        defer { signalQueue.resume() }
+        signalSources.install([SIGTERM, SIGINT]) { [self] signal in
+            logger.info("signalled", ["signal": String(signal)])
+            shutdown()
+        }
         // Operations (branch ops): errors say which listener; the health listener starts
         // after the API's, so a healthy answer means the API is up.
         do { try http.start() } catch { throw ConfigurationError("API listener (listen_address): \(error)") }
@@ -131,10 +140,6 @@ final class BBSServerProcess: Sendable {
         var started = ["listen_address": "\(http.configuration.host):\(http.localPort)"]
         if let health { started["health_address"] = "\(health.configuration.host):\(health.localPort)" }
         logger.info("started", started)
-        signalSources.install([SIGTERM, SIGINT]) { [self] signal in
-            logger.info("signalled", ["signal": String(signal)])
-            shutdown()
-        }
         // TLS (branch tls) begin
         if let tls = http.configuration.tls {
             logger.info("tls-enabled", [
@@ -186,14 +191,16 @@ final class BBSServerProcess: Sendable {
 /// Dispatch signal sources (the signals themselves are ignored so only the sources see
 /// them). Kept alive for the life of the process.
 final class SignalSources: @unchecked Sendable {
-    // Invariant: `sources` is only touched on `queue`.
+    // Invariant: `sources` is only touched under `lock`. (Not on `queue`: `start` holds
+    // that queue suspended while it installs handlers.)
     private let queue: DispatchQueue
+    private let lock = NSLock()
     private var sources: [any DispatchSourceSignal] = []
 
     init(queue: DispatchQueue) { self.queue = queue }
 
     func install(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
-        queue.sync {
+        lock.withLock {
             for number in signals {
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
