@@ -387,7 +387,9 @@ final class LogCore: Sendable {
                     break loop
                 }
                 publish(durable: lastSequence, openedSegment: writer.number)
-                if let observer = options.batchObserver {
+                // A pass may carry no record at all: only the cut to a new segment that a
+                // snapshot asked for (`lastSequence` is then `firstSequence - 1`).
+                if let observer = options.batchObserver, lastSequence >= firstSequence {
                     let now = DispatchTime.now().uptimeNanoseconds
                     let records = Int(lastSequence - firstSequence + 1)
                     observer(WriteAheadLog.BatchReport(

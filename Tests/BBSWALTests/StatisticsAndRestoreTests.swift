@@ -31,6 +31,24 @@ import Testing
         }
     }
 
+    /// A snapshot that begins once every record is already written makes the writer cut
+    /// to a new segment with no record to write: not a batch, and no trap.
+    @Test func aCutWithoutRecordsIsNotReportedAsABatch() async throws {
+        try await withLogDirectory { directory in
+            let reports = Mutex<[WriteAheadLog.BatchReport]>([])
+            var options = WriteAheadLog.Options.testing()
+            options.batchObserver = { report in reports.withLock { $0.append(report) } }
+            let (log, _) = try openLog(directory, options)
+            try await log.appendDurably(Replayed(type: 1, payload: payload(0)))
+            let point = try log.beginSnapshot()
+            // Returns once the writer has created the new segment, i.e. has handled the cut.
+            try log.writeSnapshot(at: point) { emit in try emit(1, payload(0)) }
+            try await log.appendDurably(Replayed(type: 1, payload: payload(1)))
+            log.close()
+            #expect(reports.withLock { $0.map(\.records) } == [1, 1])
+        }
+    }
+
     @Test func withoutFsyncNoSyncTimeIsReported() async throws {
         try await withLogDirectory { directory in
             let reports = Mutex<[WriteAheadLog.BatchReport]>([])
