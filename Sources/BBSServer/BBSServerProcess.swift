@@ -116,7 +116,7 @@ final class BBSServerProcess: Sendable {
             health = HTTPServer(configuration: healthConfiguration, responder: admin, logger: logger.session("health"))
         }
         metrics.collect(store: store, journal: journal, events: events, callbacks: callbacks) { [http, health] in
-            [("api", http.openConnections)] + (health.map { [("health", $0.openConnections)] } ?? [])
+            [("api", http.openConnectionsByKind)] + (health.map { [("health", $0.openConnectionsByKind)] } ?? [])
         }
         // Operations (branch ops) end
     }

@@ -2,6 +2,7 @@ import BBSAPI
 import BBSMetrics
 import BBSWAL
 import Foundation
+import HTTPServer
 import TaskCore
 
 /// Every metric the server exposes on `/metrics` (README "Metrics and health"), and where
@@ -59,9 +60,11 @@ final class ServerMetrics: Sendable {
         }
     }
 
+    typealias ConnectionCounts = [(kind: OpenConnectionKind, count: Int)]
+
     /// Registers the values read at scrape time.
     func collect(store: TaskStore, journal: WriteAheadLog, events: TaskEventHub,
-                 callbacks: CompletionCallbackWorkers, openConnections: @escaping @Sendable () -> [(listener: String, count: Int)]) {
+                 callbacks: CompletionCallbackWorkers, openConnections: @escaping @Sendable () -> [(listener: String, connections: ConnectionCounts)]) {
         registry.collect("bbs_tasks", help: "Tasks by domain and state (every state of each domain that has tasks).",
                          type: .gauge, labelNames: ["domain", "state"]) {
             let counts = store.counts
@@ -80,9 +83,12 @@ final class ServerMetrics: Sendable {
         registry.collect("bbs_wal_failed",
                          help: "1 once a log write or fdatasync has failed: writes are refused until a restart.",
                          type: .gauge) { [CollectedSample(journal.failure == nil ? 0 : 1)] }
-        registry.collect("bbs_open_connections", help: "Open client connections, by listener.", type: .gauge,
-                         labelNames: ["listener"]) {
-            openConnections().map { CollectedSample([$0.listener], Double($0.count)) }
+        registry.collect("bbs_open_connections",
+                         help: "Open client connections, by listener and protocol (tls-handshake, http/1.1, h2).",
+                         type: .gauge, labelNames: ["listener", "protocol"]) {
+            openConnections().flatMap { listener in
+                listener.connections.map { CollectedSample([listener.listener, $0.kind.rawValue], Double($0.count)) }
+            }
         }
         registry.collect("bbs_event_subscribers", help: "Open task event streams.", type: .gauge) {
             [CollectedSample(Double(events.subscriberCount))]

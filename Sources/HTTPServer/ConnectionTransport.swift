@@ -34,6 +34,10 @@ protocol ConnectionTransport: AnyObject {
     /// none. When it passes, the transport calls `transportDeadlinePassed` once.
     func setDeadline(_ uptimeNanoseconds: UInt64?)
     func close(_ mode: ConnectionCloseMode)
+    /// The protocol spoken over this connection is now `protocol` (ALPN settled it, or a
+    /// cleartext connection turned out to be h2c). Only counted, for the server's
+    /// open-connections figures; a TLS layer passes it down to the socket.
+    func protocolChosen(_ protocol: ConnectionProtocol)
 }
 
 /// What a transport tells the protocol handler above it.

@@ -132,6 +132,7 @@ public final class HTTPServer: @unchecked Sendable {
     let protocols: ProtocolSelection
     private let acceptQueue = DispatchQueue(label: "http-server.accept")
     private let registry = Mutex(Registry())
+    private let connectionCounts = OpenConnectionCounts()
 
     private var listener: SocketDescriptor?
     private var acceptSource: (any DispatchSourceRead)?
@@ -165,6 +166,8 @@ public final class HTTPServer: @unchecked Sendable {
     // Operations (branch ops) begin
     /// Connections accepted and not yet closed (metrics).
     public var openConnections: Int { registry.withLock { $0.connections.count } }
+    /// Open connections by what they speak (metrics); every kind, zeros included.
+    public var openConnectionsByKind: [(kind: OpenConnectionKind, count: Int)] { connectionCounts.snapshot }
     // Operations (branch ops) end
 
     /// Binds, listens and starts accepting. Throws `AddressResolutionError` or
@@ -282,15 +285,16 @@ public final class HTTPServer: @unchecked Sendable {
         // in cleartext it is HTTP/1.1, or h2c by prior knowledge or `Upgrade: h2c`.
         let handler: any ConnectionHandler
         let attach: (SocketConnection) -> Void
+        let kind: OpenConnectionKind
         if let context = tlsContext.withLock({ $0 }) {
             guard let layer = makeTLSConnection(context: context, lane: lane, remoteAddress: remoteAddress) else {
                 socket.close()
                 return
             }
-            (handler, attach) = (layer, { layer.transport = $0 })
+            (handler, attach, kind) = (layer, { layer.transport = $0 }, .tlsHandshake)
         } else {
             let cleartext = protocols.makeCleartextHandler(lane: lane, remoteAddress: remoteAddress)
-            (handler, attach) = (cleartext, { cleartext.transport = $0 })
+            (handler, attach, kind) = (cleartext, { cleartext.transport = $0 }, .http1)
         }
 
         let count: Int? = registry.withLock { registry in
@@ -298,7 +302,7 @@ public final class HTTPServer: @unchecked Sendable {
             registry.nextID += 1
             let connection = SocketConnection(
                 id: registry.nextID, socket: socket, lane: lane, settings: socketSettings, logger: logger,
-                onClosed: { [self] in connectionClosed($0) })
+                counts: connectionCounts, kind: kind, onClosed: { [self] in connectionClosed($0) })
             // Linked before `start` is queued: until then no queue sees either object.
             connection.handler = handler
             attach(connection)  // TLS (branch tls)

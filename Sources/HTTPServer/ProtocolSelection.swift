@@ -9,7 +9,7 @@ import BBSLog
 //                                                  with that request as stream 1
 
 /// The protocol a connection speaks once chosen.
-enum ConnectionProtocol: Sendable, Equatable {
+enum ConnectionProtocol: Sendable, Equatable, Hashable {
     case http1
     case http2
 
@@ -209,6 +209,7 @@ final class CleartextProtocolHandler: ConnectionHandler {
         let http2 = selection.makeHTTP2(lane: lane, remoteAddress: remoteAddress)
         http2.transport = transport
         state = .chosen(http2)
+        transport?.protocolChosen(.http2)
         http2.transportStarted()
         return http2
     }
@@ -218,6 +219,7 @@ final class CleartextProtocolHandler: ConnectionHandler {
         let http2 = selection.makeHTTP2(lane: lane, remoteAddress: remoteAddress)
         http2.transport = transport
         state = .chosen(http2)
+        transport?.protocolChosen(.http2)
         http2.transportStarted(upgradedFrom: upgrade)
     }
 

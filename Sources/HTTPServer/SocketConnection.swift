@@ -55,6 +55,9 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     private let logger: Logger
     /// Called on the queue once the descriptor is closed.
     private let onClosed: @Sendable (SocketConnection) -> Void
+    /// Where this connection is counted; `kind` moves with `protocolChosen`.
+    private let counts: OpenConnectionCounts
+    private var kind: OpenConnectionKind
     var handler: (any ConnectionHandler)?
 
     private var state = State.open
@@ -79,6 +82,7 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     private var timerArmedFor: UInt64?
 
     init(id: UInt64, socket: SocketDescriptor, lane: ConnectionQueue, settings: Settings, logger: Logger,
+         counts: OpenConnectionCounts, kind: OpenConnectionKind,
          onClosed: @escaping @Sendable (SocketConnection) -> Void) {
         self.id = id
         self.socket = socket
@@ -86,6 +90,9 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
         self.settings = settings
         self.logger = logger
         self.onClosed = onClosed
+        self.counts = counts
+        self.kind = kind
+        counts.opened(kind)
     }
 
     /// Creates the Dispatch sources and starts reading. Call once, on the queue, after
@@ -143,6 +150,13 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         handlerDeadline = uptimeNanoseconds
         rearmTimer()
+    }
+
+    func protocolChosen(_ protocol: ConnectionProtocol) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let new = OpenConnectionKind(`protocol`)
+        counts.changed(from: kind, to: new)
+        kind = new
     }
 
     func close(_ mode: ConnectionCloseMode) {
@@ -347,6 +361,7 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
         socket.close()
         readSource = nil
         writeSource = nil
+        counts.closed(kind)
         onClosed(self)
     }
 

@@ -26,6 +26,7 @@ private final class MemoryTransport: ConnectionTransport {
     var pendingOutboundBytes: Int { 0 }
     func setReading(_ enabled: Bool) { reading = enabled }
     func setDeadline(_ uptimeNanoseconds: UInt64?) { deadline = uptimeNanoseconds }
+    func protocolChosen(_ protocol: ConnectionProtocol) {}
     func close(_ mode: ConnectionCloseMode) {
         if closeMode == nil { closeMode = mode }
     }

@@ -13,6 +13,9 @@ import Testing
 private final class RecordingTransport: ConnectionTransport {
     var output: [UInt8] = []
     var closeMode: ConnectionCloseMode?
+    /// What the handler reported choosing, in order (the server counts connections by it).
+    var chosen: [ConnectionProtocol] = []
+    func protocolChosen(_ protocol: ConnectionProtocol) { chosen.append(`protocol`) }
     func enqueue(_ write: (inout [UInt8]) -> Void) {
         guard closeMode == nil else { return }
         write(&output)
@@ -61,6 +64,7 @@ private final class Selection {
 
     func take() -> [UInt8] { lane.queue.sync { transport.take() } }
     var current: ConnectionProtocol? { lane.queue.sync { handler.currentProtocol } }
+    var reported: [ConnectionProtocol] { lane.queue.sync { transport.chosen } }
 
     /// Moves bytes between `client` and the server until neither has anything to say.
     func exchange(_ client: HTTP2TestClient) {
@@ -88,6 +92,7 @@ private final class Selection {
         selection.receive(Array(bytes[1..<10]))
         selection.receive(Array(bytes[10..<24]))
         #expect(selection.current == .http2)
+        #expect(selection.reported == [.http2])
         selection.receive(Array(bytes[24...]))
         selection.exchange(client)
         #expect(client.serverSettings[Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue)] == 77)
@@ -100,6 +105,7 @@ private final class Selection {
         #expect(selection.take().isEmpty)
         selection.receive("OST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi")
         #expect(selection.current == .http1)
+        #expect(selection.reported.isEmpty)
         #expect(String(decoding: selection.take(), as: UTF8.self).hasSuffix("\r\n\r\nHTTP/1.1 POST /x 2"))
     }
 
@@ -110,12 +116,14 @@ private final class Selection {
         #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(text.hasSuffix("HTTP/1.1 GET /plain 0"))
         #expect(selection.current == .http1)
+        #expect(selection.reported.isEmpty)
     }
 
     @Test func aPrefaceThatGoesWrongIsHTTP1() {
         let selection = Selection()
         selection.receive("PRI * HTTP/2.0\r\n\r\nXX")
         #expect(selection.current == .http1)
+        #expect(selection.reported.isEmpty)
         // Not HTTP/1.1 either: the HTTP/1.1 handler refuses the version and closes.
         #expect(String(decoding: selection.take(), as: UTF8.self).hasPrefix("HTTP/1.1 505 "))
         #expect(selection.transport.closeMode == .graceful)
@@ -132,6 +140,7 @@ private final class Selection {
         let switching = H2CUpgrade.switchingProtocols
         #expect(output.starts(with: switching))
         #expect(selection.current == .http2)
+        #expect(selection.reported == [.http2])
         #expect(client.receive(Array(output[switching.count...])) >= 0)
         selection.exchange(client)
         #expect(client[1].status == 200)
@@ -149,6 +158,7 @@ private final class Selection {
             + "HTTP2-Settings: !!\r\n\r\n")
         #expect(String(decoding: selection.take(), as: UTF8.self).hasSuffix("HTTP/1.1 GET /a 0"))
         #expect(selection.current == .http1)
+        #expect(selection.reported.isEmpty)
     }
 
     @Test func upgradeSettingsAreRecognisedOnlyWhenAskedForProperly() {

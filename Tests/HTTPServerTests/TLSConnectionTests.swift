@@ -33,6 +33,7 @@ private final class CiphertextTransport: ConnectionTransport {
         deadline = uptimeNanoseconds
         deadlineChanges += 1
     }
+    func protocolChosen(_ protocol: ConnectionProtocol) {}
     func close(_ mode: ConnectionCloseMode) {
         if closeMode == nil { closeMode = mode }
     }

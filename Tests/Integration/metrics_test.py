@@ -256,16 +256,28 @@ def run(server, receiver, binary, work):
     stream = socket.create_connection(("127.0.0.1", server.api))
     stream.sendall(b"POST /v1/events/tasks.r1 HTTP/1.1\r\nHost: bbs\r\nContent-Length: 0\r\n\r\n")
     assert stream.recv(4096).startswith(b"HTTP/1.1 200")
-    during = eventually(lambda: (lambda s: s if s.get("bbs_event_subscribers") == 1 else None)(server.scrape()),
-                        "the subscriber to be counted")
-    assert during.get("bbs_open_connections", listener="api") >= 2
-    assert during.get("bbs_open_connections", listener="health") >= 1
+    # h2c by prior knowledge: the preface and an empty SETTINGS frame; the server's
+    # SETTINGS answer shows it chose HTTP/2.
+    h2c = socket.create_connection(("127.0.0.1", server.api))
+    h2c.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    assert h2c.recv(9)[3] == 4  # a SETTINGS frame
+    settled = lambda s: s.get("bbs_event_subscribers") == 1 and s.get(
+        "bbs_open_connections", listener="api", protocol="http/1.1") == 2
+    during = eventually(lambda: (lambda s: s if settled(s) else None)(server.scrape()),
+                        "the subscriber and the connections to be counted")
+    assert during.get("bbs_open_connections", listener="api", protocol="http/1.1") == 2
+    assert during.get("bbs_open_connections", listener="api", protocol="h2") == 1
+    assert ("bbs_open_connections", (("listener", "api"), ("protocol", "tls-handshake"))) in during.samples
+    assert during.get("bbs_open_connections", listener="api", protocol="tls-handshake") == 0
+    assert during.get("bbs_open_connections", listener="health", protocol="http/1.1") >= 1
+    h2c.close()
     stream.close()
     held.close()
     # The hub notices a gone subscriber when it next writes to it: publish one event.
     ok(server.post(D, {"task_guid": "nudge", "domain": "nudge", "task_definition": definition()}))
     eventually(lambda: server.scrape().get("bbs_event_subscribers") == 0, "the subscriber to be dropped")
-    eventually(lambda: server.scrape().get("bbs_open_connections", listener="api") == 0, "connections to close")
+    eventually(lambda: all(server.scrape().get("bbs_open_connections", listener="api", protocol=p) == 0
+                           for p in ("http/1.1", "h2", "tls-handshake")), "connections to close")
 
     # Runtime log level, as the reference's debugserver.
     assert server.admin("POST", "/log-level", b"debug") == (200, b"/log-level was invoked with Level: debug\n")

@@ -50,7 +50,8 @@ extension HTTPServer {
     /// HTTP/1.1). Never the cleartext handler: h2c upgrade is for cleartext only.
     private func makeTLSProtocolHandler(negotiatedProtocol: String?, transport: TLSConnection,
                                         lane: ConnectionQueue, remoteAddress: String) -> any ConnectionHandler {
-        protocols.makeHandler(for: ConnectionProtocol(alpn: negotiatedProtocol), transport: transport, lane: lane,
-                              remoteAddress: remoteAddress)
+        let chosen = ConnectionProtocol(alpn: negotiatedProtocol)
+        transport.protocolChosen(chosen)
+        return protocols.makeHandler(for: chosen, transport: transport, lane: lane, remoteAddress: remoteAddress)
     }
 }

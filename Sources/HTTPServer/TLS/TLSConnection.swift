@@ -194,6 +194,10 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
         transport?.setDeadline(uptimeNanoseconds)
     }
 
+    func protocolChosen(_ protocol: ConnectionProtocol) {
+        transport?.protocolChosen(`protocol`)
+    }
+
     func close(_ mode: ConnectionCloseMode) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard case .established = state else { return }
