@@ -304,6 +304,10 @@ def cmd_summarize(runs_path, extras_path):
     show("get vs nginx @%d" % big, ratio.get(("get", big)), ">= 0.80x", lambda v: v >= 0.8)
     show("desire (durable) vs nginx @%d" % big, ratio.get(("desire", big)), ">= 0.60x", lambda v: v >= 0.6)
     show("mixed vs nginx @%d" % big, ratio.get(("mixed", big)), ">= 0.70x", lambda v: v >= 0.7)
+    h1, h2 = rows.get(("bbs", big, "get")), rows.get(("bbs", big, "h2-get"))
+    show("h2 get (10 streams/conn) vs HTTP/1.1 get @%d" % big,
+         med(h2, "rps") / med(h1, "rps") if h1 and h2 and med(h1, "rps") else None, ">= 1.00x",
+         lambda v: v >= 1.0)
     for c in conns_seen:
         lc = rows.get(("bbs", c, "lifecycle"))
         show("lifecycles/s @%d" % c, med(lc, "lifecycles_per_s") if lc else None, ">= 2500",
