@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
 // The BBS Tasks API server. Layers, bottom to top (imports point down only):
-//   BBSPosix    the only code that calls libc for I/O (files, sockets)
+//   BBSPosix    the only code that calls libc for I/O (files, sockets, epoll via CLinuxEpoll)
 //   ProtoWire   generic protobuf binary runtime
 //   BBSModels   BBS messages and their protobuf codec, version conversions
 //   BBSLog      lager-style structured logging (leaf)
@@ -24,7 +24,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        .target(name: "BBSPosix", swiftSettings: swiftSettings),
+        .systemLibrary(name: "CLinuxEpoll"),
+        .target(name: "BBSPosix", dependencies: ["CLinuxEpoll"], swiftSettings: swiftSettings),
         .target(name: "ProtoWire", swiftSettings: swiftSettings),
         .target(name: "BBSModels", dependencies: ["ProtoWire"], swiftSettings: swiftSettings),
         .target(name: "BBSLog", swiftSettings: swiftSettings),

@@ -85,7 +85,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         var turnPending = false
     }
 
-    let queue: DispatchQueue
+    let queue: EventLoop
     private let lane: ConnectionQueue
     private let responder: any HTTPResponder
     private let settings: Settings
@@ -224,7 +224,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
     /// are ready, dispatch buffered requests, take in the inbox, until nothing moves;
     /// then flush once and re-evaluate reading and the timeout.
     private func turn(_ body: () -> Void) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         depth += 1
         defer { depth -= 1 }
         if depth == 1 { inbox.withLock { $0.turnPending = true } }

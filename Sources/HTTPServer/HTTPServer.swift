@@ -7,12 +7,13 @@ import Synchronization
 import Glibc
 #endif
 
-/// An HTTP/1.1 server on non-blocking POSIX sockets driven by Dispatch.
+/// An HTTP/1.1 and h2 server on non-blocking POSIX sockets.
 ///
-/// No thread per connection: the listener accepts on its own queue and spreads
-/// connections over a small fixed pool of serial queues (`queueCount`, one per core by
-/// default). Each connection's state lives on its queue; responders are called there
-/// and may complete from any thread.
+/// No thread per connection: the listener accepts on a Dispatch queue and spreads
+/// connections over a small fixed pool of lanes (`queueCount`, one per core by default),
+/// each an `EventLoop`: one thread with its own epoll set that does its connections' I/O.
+/// Each connection's state lives on its lane; responders are called there and may
+/// complete from any thread.
 ///
 ///     var configuration = HTTPServer.Configuration()
 ///     configuration.port = 8889
@@ -64,7 +65,7 @@ public final class HTTPServer: @unchecked Sendable {
         public var outboundHighWaterBytes = 1 << 20
         /// Open connections; accepting pauses at this many.
         public var maxConnections = 10_000
-        /// Serial queues that connections are spread over.
+        /// Lanes (event loops, one thread each) that connections are spread over.
         public var queueCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         // TLS (branch tls) begin
         /// Serve TLS (with the certificates and client CA it names) instead of cleartext;

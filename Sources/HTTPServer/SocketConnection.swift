@@ -2,36 +2,37 @@ import BBSLog
 import BBSPosix
 import Dispatch
 
-/// One of the server's serial queues, with what the connections on it share: they run one
-/// at a time, so one read buffer and one `Date` cache serve them all.
+/// One of the server's lanes: an event loop (a serial queue with its own thread), with
+/// what the connections on it share: they run one at a time, so one read buffer and one
+/// `Date` cache serve them all.
 final class ConnectionQueue: @unchecked Sendable {
-    // Invariant: `readBuffer` and `date` are used only on `queue`.
-    let queue: DispatchQueue
+    // Invariant: `readBuffer` and `date` are used only on `queue`'s thread.
+    let queue: EventLoop
     let readBuffer: UnsafeMutableRawBufferPointer
     var date = HTTPDateCache()
 
     init(label: String, readBufferBytes: Int) {
-        queue = DispatchQueue(label: label)
+        queue = EventLoop(label: label)
         readBuffer = .allocate(byteCount: readBufferBytes, alignment: 16)
     }
 
     deinit {
+        queue.stop()
         readBuffer.deallocate()
     }
 }
 
-/// The transport of one accepted TCP connection: owns the socket, reads with a Dispatch
-/// read source, writes from an outbound buffer (a write source waits out EAGAIN), and
-/// keeps the connection's timer.
+/// The transport of one accepted TCP connection: owns the socket, registered with its
+/// lane's event loop, which calls it when the socket is readable, writable (only while
+/// output waits out EAGAIN) or its timer is due; writes from an outbound buffer.
 ///
 /// Lifecycle: `open` (reading and writing) → `flushingToClose` (graceful close asked:
 /// sending what is queued) → `lingering` (write side shut down, input read and dropped
 /// until the peer closes or `lingerTimeout`) → `closed`. `immediate` close, an I/O error,
-/// or a stalled write jump straight to `closed`. The descriptor is closed only once both
-/// Dispatch sources have been cancelled, as Dispatch requires.
-final class SocketConnection: ConnectionTransport, @unchecked Sendable {
-    // Invariant: every mutable property is read and written only on `lane.queue`; the
-    // Dispatch sources deliver there and every entry point asserts it.
+/// or a stalled write jump straight to `closed`, which deregisters and closes the socket.
+final class SocketConnection: ConnectionTransport, EventLoopHandler, @unchecked Sendable {
+    // Invariant: every mutable property is read and written only on the lane's event loop
+    // thread; the loop calls in there and every entry point asserts it.
 
     struct Settings: Sendable {
         var lingerNanoseconds: UInt64
@@ -50,7 +51,7 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     let id: UInt64
     let socket: SocketDescriptor
     let lane: ConnectionQueue
-    var queue: DispatchQueue { lane.queue }
+    var queue: EventLoop { lane.queue }
     private let settings: Settings
     private let logger: Logger
     /// Called on the queue once the descriptor is closed.
@@ -61,13 +62,11 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     var handler: (any ConnectionHandler)?
 
     private var state = State.open
-    private var readSource: (any DispatchSourceRead)?
-    private var writeSource: (any DispatchSourceWrite)?
-    private var timer: (any DispatchSourceTimer)?
-    private var readSourceRunning = false
-    private var writeSourceRunning = false
-    /// Sources whose cancel handler has not run yet; the descriptor closes at zero.
-    private var liveSources = 0
+    /// The event loop's name for this socket's registration; nil until `start`, and
+    /// again once closed.
+    private var registration: UInt64?
+    /// Output is waiting for the socket to take more (EAGAIN): watch for writability.
+    private var awaitingWritable = false
     private var readingWanted = true
     private var peerEnded = false
 
@@ -95,30 +94,31 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
         counts.opened(kind)
     }
 
-    /// Creates the Dispatch sources and starts reading. Call once, on the queue, after
+    /// Registers with the event loop and starts reading. Call once, on the loop, after
     /// `handler` is set.
     func start() {
-        dispatchPrecondition(condition: .onQueue(queue))
-        let read = DispatchSource.makeReadSource(fileDescriptor: socket.rawValue, queue: queue)
-        read.setEventHandler { [self] in readable() }
-        read.setCancelHandler { [self] in sourceCancelled() }
-        readSource = read
-        liveSources += 1
-
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.setEventHandler { [self] in timerFired() }
-        timer.schedule(deadline: .distantFuture)
-        timer.resume()
-        self.timer = timer
-
-        updateReadInterest()
+        queue.preconditionInLoop()
+        do {
+            registration = try queue.register(socket.rawValue, interest: wantedInterest, handler: self)
+        } catch {
+            logger.error("connection-registration-failed", ["error": error.description])
+            handler = nil  // never started, so it hears nothing
+            closeNow()
+            return
+        }
         handler?.transportStarted()
     }
+
+    // MARK: - EventLoopHandler
+
+    func eventLoopReadable() { readable() }
+    func eventLoopWritable() { writable() }
+    func eventLoopTimerFired() { timerFired() }
 
     // MARK: - ConnectionTransport
 
     func enqueue(_ write: (inout [UInt8]) -> Void) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         guard case .open = state else { return }
         if outboundSent > 0 && outboundSent >= outbound.count / 2 {
             outbound.removeSubrange(0..<outboundSent)
@@ -128,11 +128,11 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     }
 
     func flush() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         switch state {
         case .open, .flushingToClose:
-            // With the write source running, the socket is full: it will call back.
-            if !writeSourceRunning { writePending() }
+            // While awaiting writability the socket is full: the loop will call back.
+            if !awaitingWritable { writePending() }
         case .lingering, .closed:
             break
         }
@@ -141,31 +141,31 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     var pendingOutboundBytes: Int { outbound.count - outboundSent }
 
     func setReading(_ enabled: Bool) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         readingWanted = enabled
         updateReadInterest()
     }
 
     func setDeadline(_ uptimeNanoseconds: UInt64?) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         handlerDeadline = uptimeNanoseconds
         rearmTimer()
     }
 
     func protocolChosen(_ protocol: ConnectionProtocol) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         let new = OpenConnectionKind(`protocol`)
         counts.changed(from: kind, to: new)
         kind = new
     }
 
     func close(_ mode: ConnectionCloseMode) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         switch (state, mode) {
         case (.open, .graceful):
             state = .flushingToClose
             updateReadInterest()
-            if !writeSourceRunning { writePending() }
+            if !awaitingWritable { writePending() }
         case (.flushingToClose, .graceful), (.lingering, .graceful):
             break  // already closing gracefully
         case (.open, .immediate), (.flushingToClose, .immediate), (.lingering, .immediate):
@@ -177,32 +177,40 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
 
     /// The server's graceful stop, forwarded to the protocol.
     func shutdownGracefully() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         guard case .open = state else { return }
         handler?.shutdownGracefully()
     }
 
     // MARK: - Reading
 
-    private func updateReadInterest() {
-        guard let readSource else { return }
-        let wanted: Bool
+    /// What the loop should watch the socket for, from the state and the handler's wishes.
+    private var wantedInterest: EpollInterest {
+        var interest: EpollInterest = []
         switch state {
-        case .open: wanted = readingWanted && !peerEnded
-        case .lingering: wanted = true
-        case .flushingToClose, .closed: wanted = false
+        case .open: if readingWanted && !peerEnded { interest.insert(.readable) }
+        case .lingering: interest.insert(.readable)
+        case .flushingToClose, .closed: break
         }
-        if wanted && !readSourceRunning {
-            readSourceRunning = true
-            readSource.resume()
-        } else if !wanted && readSourceRunning {
-            readSourceRunning = false
-            readSource.suspend()
+        if awaitingWritable { interest.insert(.writable) }
+        return interest
+    }
+
+    /// Tells the loop what to watch for; a system call only when that changes.
+    private func updateInterest() {
+        guard let registration else { return }
+        do {
+            try queue.setInterest(registration, wantedInterest)
+        } catch {
+            logger.debug("epoll-ctl-failed", ["error": error.description])
+            closeNow()
         }
     }
 
+    private func updateReadInterest() { updateInterest() }
+
     private func readable() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         // A few reads per wake-up, then let other connections on this queue run.
         for _ in 0..<4 {
             let wanted: Bool
@@ -237,6 +245,10 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
                     handler?.transportReceived(UnsafeRawBufferPointer(rebasing: lane.readBuffer[..<count]))
                 }
                 // Lingering: the input is dropped.
+                // A short read drained the socket; another would almost always be EAGAIN.
+                // Interest is level-triggered, so the loop reports the socket again if
+                // more has arrived.
+                if count < lane.readBuffer.count { return }
             }
         }
     }
@@ -279,9 +291,9 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
         }
         outboundSent = 0
         writeStallDeadline = nil
-        if writeSourceRunning, let writeSource {
-            writeSourceRunning = false
-            writeSource.suspend()
+        if awaitingWritable {
+            awaitingWritable = false
+            updateInterest()
         }
         if written > 0 { handler?.transportWrote(byteCount: written) }
         if case .flushingToClose = state { beginLingering() }
@@ -292,20 +304,13 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
             writeStallDeadline = DispatchTime.now().uptimeNanoseconds &+ settings.writeStallNanoseconds
             rearmTimer()
         }
-        guard !writeSourceRunning else { return }
-        if writeSource == nil {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: socket.rawValue, queue: queue)
-            source.setEventHandler { [self] in writable() }
-            source.setCancelHandler { [self] in sourceCancelled() }
-            writeSource = source
-            liveSources += 1
-        }
-        writeSourceRunning = true
-        writeSource?.resume()
+        guard !awaitingWritable else { return }
+        awaitingWritable = true
+        updateInterest()
     }
 
     private func writable() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         switch state {
         case .open, .flushingToClose: writePending()
         case .lingering, .closed: break
@@ -332,42 +337,26 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
         state = .closed
         outbound = []
         outboundSent = 0
-        timer?.cancel()
-        timer = nil
-        // Dispatch runs a cancel handler only for a running source.
-        if let readSource {
-            if !readSourceRunning { readSource.resume() }
-            readSource.cancel()
-        }
-        if let writeSource {
-            if !writeSourceRunning { writeSource.resume() }
-            writeSource.cancel()
-        }
-        readSourceRunning = false
-        writeSourceRunning = false
-        if liveSources == 0 { closeDescriptor() }
+        awaitingWritable = false
+        timerArmedFor = nil
+        // Out of the epoll set before the descriptor number can be reused.
+        if let registration { queue.deregister(registration) }
+        registration = nil
+        closeDescriptor()
         let handler = self.handler
         self.handler = nil
         handler?.transportClosed()
     }
 
-    private func sourceCancelled() {
-        dispatchPrecondition(condition: .onQueue(queue))
-        liveSources -= 1
-        if liveSources == 0 { closeDescriptor() }
-    }
-
     private func closeDescriptor() {
         socket.close()
-        readSource = nil
-        writeSource = nil
         counts.closed(kind)
         onClosed(self)
     }
 
     /// Closes at once (the server's forced stop).
     func closeImmediately() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         closeNow()
     }
 
@@ -377,18 +366,18 @@ final class SocketConnection: ConnectionTransport, @unchecked Sendable {
     /// that fires early finds nothing due and re-arms. Moving a deadline later (every
     /// request does) thus costs no system call.
     private func rearmTimer() {
-        guard let timer else { return }
+        guard let registration else { return }
         var earliest = handlerDeadline
         if let deadline = lingerDeadline, deadline < earliest ?? .max { earliest = deadline }
         if let deadline = writeStallDeadline, deadline < earliest ?? .max { earliest = deadline }
         guard let earliest else { return }
         if let armed = timerArmedFor, armed <= earliest { return }
         timerArmedFor = earliest
-        timer.schedule(deadline: DispatchTime(uptimeNanoseconds: earliest), leeway: .milliseconds(5))
+        queue.setTimer(registration, earliest)
     }
 
     private func timerFired() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         timerArmedFor = nil
         let now = DispatchTime.now().uptimeNanoseconds
         if let deadline = lingerDeadline, deadline <= now {

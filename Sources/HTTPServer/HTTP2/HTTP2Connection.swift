@@ -61,7 +61,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         var turnPending = false
     }
 
-    let queue: DispatchQueue
+    let queue: EventLoop
     private let lane: ConnectionQueue
     private let responder: any HTTPResponder
     private let settings: Settings
@@ -188,7 +188,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
 
     /// Streams open on the session (for tests and diagnostics).
     var streamCount: Int {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         return session.streamCount
     }
 
@@ -211,7 +211,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
     /// session completed, take in the inbox, until nothing moves; then frame output,
     /// flush, and re-evaluate reading, closing and the deadline.
     private func turn(_ body: () -> Void) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         depth += 1
         defer { depth -= 1 }
         if depth == 1 { inbox.withLock { $0.turnPending = true } }

@@ -43,7 +43,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
 
     let engine: TLSEngine
     private let lane: ConnectionQueue
-    private var queue: DispatchQueue { lane.queue }
+    private var queue: EventLoop { lane.queue }
     private let handshakeTimeoutNanoseconds: UInt64
     private let remoteAddress: String
     private let logger: Logger
@@ -82,13 +82,13 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     // MARK: - ConnectionHandler (the transport below)
 
     func transportStarted() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         transport?.setDeadline(DispatchTime.now().uptimeNanoseconds &+ handshakeTimeoutNanoseconds)
         transport?.setReading(true)
     }
 
     func transportReceived(_ bytes: UnsafeRawBufferPointer) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         switch state {
         case .handshaking:
             engine.receive(bytes)
@@ -102,7 +102,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     }
 
     func transportReceivedEnd() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         transportEnded = true
         switch state {
         case .handshaking:
@@ -116,13 +116,13 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     }
 
     func transportWrote(byteCount: Int) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         let plaintext = consumeInFlight(ciphertext: byteCount)
         if plaintext > 0 { handler?.transportWrote(byteCount: plaintext) }
     }
 
     func transportDeadlinePassed() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         switch state {
         case .handshaking:
             logger.info("tls-handshake-timed-out", ["remote_address": remoteAddress])
@@ -135,7 +135,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     }
 
     func transportClosed() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         state = .closed
         plaintextOut = []
         inFlight = []
@@ -148,7 +148,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     }
 
     func shutdownGracefully() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         switch state {
         case .handshaking:
             // No request can be in progress yet.
@@ -163,13 +163,13 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     // MARK: - ConnectionTransport (the protocol handler above)
 
     func enqueue(_ write: (inout [UInt8]) -> Void) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         guard case .established = state else { return }
         write(&plaintextOut)
     }
 
     func flush() {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         guard case .established = state else { return }
         encryptQueued()
     }
@@ -177,7 +177,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     var pendingOutboundBytes: Int { plaintextOut.count + inFlightPlaintext }
 
     func setReading(_ enabled: Bool) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         readingWanted = enabled
         guard case .established = state else { return }
         transport?.setReading(enabled)
@@ -189,7 +189,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     }
 
     func setDeadline(_ uptimeNanoseconds: UInt64?) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         guard case .established = state else { return }
         transport?.setDeadline(uptimeNanoseconds)
     }
@@ -199,7 +199,7 @@ final class TLSConnection: ConnectionHandler, ConnectionTransport, @unchecked Se
     }
 
     func close(_ mode: ConnectionCloseMode) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        queue.preconditionInLoop()
         guard case .established = state else { return }
         switch mode {
         case .graceful:
