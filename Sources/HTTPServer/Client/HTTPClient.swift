@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Synchronization
 
 /// Why a request got no response. `isTransient` says whether trying again may help: a
@@ -49,7 +49,9 @@ public struct HTTPClientRequest: Sendable {
 
 /// An HTTP/1.1 client for the server's few outbound calls: one request per connection
 /// (`Connection: close`; they are rare enough that reuse is not worth a pool's states),
-/// run on at most `maxConcurrentRequests` blocking workers, each request bounded as a
+/// run on at most `maxConcurrentRequests` worker threads of its own (not Dispatch's pool:
+/// a worker blocks in `poll` for up to `timeout`, and the server's connections must not
+/// wait for a Dispatch thread behind it), each request bounded as a
 /// whole by `timeout` (connect, TLS, send, response, redirects). Redirects are followed
 /// as Go's `http.Client` does: 301/302/303 turn into a GET without body, 307/308 repeat
 /// the request, at most `maxRedirects`. Userinfo in a URL is sent as Basic credentials.
@@ -82,7 +84,6 @@ public final class HTTPClient: Sendable {
 
     public let configuration: Configuration
     private let tlsContext: TLSContext
-    private let queue = DispatchQueue(label: "bbs.http-client", attributes: .concurrent)
 
     private struct Pool {
         var waiting: [(HTTPClientRequest, Completion)] = []
@@ -106,7 +107,13 @@ public final class HTTPClient: Sendable {
             pool.running += 1
             return true
         }
-        if startWorker { queue.async { self.work() } }
+        if startWorker {
+            // A worker lives while requests wait, so a burst starts at most
+            // `maxConcurrentRequests` threads and an idle client holds none.
+            let thread = Thread { self.work() }
+            thread.name = "bbs.http-client"
+            thread.start()
+        }
     }
 
     /// Sends `request` on the calling thread (tests, and callers that are workers already).
