@@ -165,6 +165,11 @@ final class BBSServerProcess: Sendable {
     /// New connections use the re-read certificate, key and CA; open ones keep theirs. A
     /// file that does not load leaves the previous ones in use.
     private func reloadCertificates() {
+        // The outbound clients' certificates (the callback client presents cert_file)
+        // rotate with the listener's.
+        for (client, error) in outbound.reloadTLS() {
+            logger.error("outbound-tls-reload-failed", ["client": client, "error": error])
+        }
         guard http.configuration.tls != nil else {
             logger.info("tls-reload-skipped", ["reason": "require_ssl is false"])
             return

@@ -5,7 +5,8 @@ Completion callbacks (lifecycle.md §7): the server, itself serving mutual TLS, 
 callbacks with its own certificate (cert_file/key_file) as client certificate and trusts
 the system store plus ca_file.
 1. A receiver on https that REQUIRES a client certificate from the test CA gets the
-   callback, sees the server's certificate, answers 200, and the task is deleted.
+   callback, sees the server's certificate, answers 200, and the task is deleted; again
+   after SIGHUP (which re-reads the outbound clients' certificates too).
 2. A receiver whose own certificate comes from another CA gets no callback (the server
    refuses its certificate, a permanent failure) and the task stays Resolving.
 3. A plain-http receiver still gets its callback (http needs no certificate).
@@ -28,6 +29,7 @@ import http.client
 import http.server
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -218,6 +220,14 @@ def main():
                 failures.append("mtls-1: the receiver saw client certificate CN %r, not the server's" % cn)
             if body.get("failure_reason") != "task was cancelled":
                 failures.append("mtls-1: body %r" % body)
+
+        # SIGHUP re-reads the callback client's certificate with the listener's; callbacks go on.
+        server.proc.send_signal(signal.SIGHUP)
+        server.complete_with_callback("mtls-1b", "https://127.0.0.1:%d/cb" % trusted_port)
+        ok = wait_for(lambda: trusted.delivered("mtls-1b") and server.state("mtls-1b") is None, 15)
+        print("callback after SIGHUP delivered: %s" % ok)
+        if not ok:
+            failures.append("mtls-1b: not delivered after SIGHUP, state %s" % server.state("mtls-1b"))
 
         server.complete_with_callback("mtls-2", "https://localhost:%d/cb" % foreign_port)
         resolving = wait_for(lambda: server.state("mtls-2") == "Resolving", 10)

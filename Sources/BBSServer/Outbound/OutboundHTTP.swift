@@ -39,6 +39,20 @@ struct OutboundClients: Sendable {
         rep = try client(configuration.repTLS, keys: "rep_ca_cert/client_cert/client_key",
                          inFlight: Self.maxControlRequestsInFlight)
     }
+
+    /// Re-reads every client's certificate files (SIGHUP, with the listener's); a client
+    /// whose files fail to load keeps its previous ones. Returns the failures by client.
+    func reloadTLS() -> [String: String] {
+        var failures: [String: String] = [:]
+        for (name, client) in [("callbacks", callbacks), ("auctioneer", auctioneer), ("rep", rep)] {
+            do {
+                try client.reloadTLS()
+            } catch {
+                failures[name] = error.description
+            }
+        }
+        return failures
+    }
 }
 
 extension HTTPClient {

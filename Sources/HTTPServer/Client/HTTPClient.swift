@@ -83,7 +83,8 @@ public final class HTTPClient: Sendable {
     public typealias Completion = @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void
 
     public let configuration: Configuration
-    private let tlsContext: TLSContext
+    /// Replaced whole by `reloadTLS`; a request keeps the context it started with.
+    private let tlsContext: Mutex<TLSContext>
 
     private struct Pool {
         var waiting: [(HTTPClientRequest, Completion)] = []
@@ -95,7 +96,14 @@ public final class HTTPClient: Sendable {
     public init(configuration: Configuration) throws(TLSError) {
         precondition(configuration.maxConcurrentRequests > 0)
         self.configuration = configuration
-        tlsContext = try TLSContext(client: configuration.tls)
+        tlsContext = Mutex(try TLSContext(client: configuration.tls))
+    }
+
+    /// Re-reads the certificate, key and CA files (a rotated client certificate) for
+    /// requests started from now on. On any error the previous files stay in use.
+    public func reloadTLS() throws(TLSError) {
+        let context = try TLSContext(client: configuration.tls)
+        tlsContext.withLock { $0 = context }
     }
 
     /// Sends `request` on a worker; `completion` is called there with the final response
@@ -181,7 +189,7 @@ public final class HTTPClient: Sendable {
         let length: Int? = body.map(\.count) ?? nil
         HTTP1Serializer.appendRequestHead(method: method, target: url.target, host: url.authority,
                                           headers: headers, contentLength: length, into: &head)
-        let connection = HTTPClientConnection(url: url, deadline: deadline, tlsContext: tlsContext,
+        let connection = HTTPClientConnection(url: url, deadline: deadline, tlsContext: tlsContext.withLock { $0 },
                                               limits: configuration.responseLimits)
         return try connection.exchange(head: head, body: body ?? [])
     }
