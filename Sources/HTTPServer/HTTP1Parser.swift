@@ -31,6 +31,11 @@ import Glibc
 // mid-request. The connection keeps calling `next()` until then, which is how pipelined
 // requests that arrived in one read come out one by one.
 //
+// Response mode (`init(responseLimits:)`, for the outbound client) starts in
+// `statusLine` instead of `requestLine` and shares the rest: the head, then a fixed,
+// chunked or `bodyUntilClose` body (ended by `endOfInput`); interim 1xx responses go back
+// to `statusLine`, and `nextResponse()` returns responses where `next()` returns requests.
+//
 // Bodies are read whole (the responder gets a complete request) but never beyond
 // `maxBodyBytes`: a Content-Length above it fails as soon as the head is complete, and a
 // chunked body fails as soon as a chunk size would exceed it, so an oversize body is
