@@ -241,6 +241,21 @@ public struct SocketDescriptor: Hashable, Sendable {
         return value
     }
 
+    /// Waits until the socket is readable (`forWriting` false) or writable, at most
+    /// `timeoutMilliseconds`: false when the time ran out first. Errors and hang-ups
+    /// count as ready (the next read, send or `pendingError` reports them).
+    public func wait(forWriting: Bool, timeoutMilliseconds: Int32) throws(SystemCallError) -> Bool {
+        var entry = pollfd(fd: rawValue, events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
+        let ready = try systemCall("poll") { poll(&entry, 1, timeoutMilliseconds) }
+        return ready > 0
+    }
+
+    /// The error of a non-blocking `connect` once the socket is writable (SO_ERROR):
+    /// 0 when connected.
+    public func pendingError() throws(SystemCallError) -> Int32 {
+        try option(level: SOL_SOCKET, name: SO_ERROR)
+    }
+
     /// Turns off Nagle's algorithm: small responses leave at once instead of waiting for
     /// the peer's delayed acknowledgement.
     public func setNoDelay() throws(SystemCallError) {

@@ -15,7 +15,7 @@ final class BBSServerProcess: Sendable {
     let store: TaskStore
     let events: TaskEventHub
     let converger: TaskConverger
-    let outbound: OutboundHTTP
+    let outbound: OutboundClients
     let http: HTTPServer
     // Operations (branch ops) begin
     let logSink: LogSink
@@ -61,16 +61,20 @@ final class BBSServerProcess: Sendable {
         events = TaskEventHub(maxBufferedBytes: configuration.eventSubscriberBufferBytes, logger: logger.session("events"))
         store.observe { [events] commit in events.publish(commit) }
 
-        outbound = OutboundHTTP(timeout: configuration.communicationTimeout.duration)
+        outbound = try OutboundClients(configuration: configuration)
         callbacks = CompletionCallbackWorkers(
-            store: store, transport: URLSessionCallbackTransport(http: outbound),
+            store: store, transport: HTTPCallbackTransport(http: outbound.callbacks),
             workers: configuration.taskCallbackWorkers, logger: logger.session("task-callback"))
         var auctioneer: AuctioneerClient?
-        if !configuration.auctioneerAddress.isEmpty, let address = URL(string: configuration.auctioneerAddress) {
-            auctioneer = AuctioneerClient(http: outbound, address: address, logger: logger.session("auctioneer"))
+        if !configuration.auctioneerAddress.isEmpty {
+            auctioneer = AuctioneerClient(http: outbound.auctioneer, address: configuration.auctioneerAddress,
+                                          usesTLS: configuration.auctioneerUsesTLS,
+                                          requiresTLS: configuration.auctioneerRequireTLS,
+                                          logger: logger.session("auctioneer"))
         }
         let cells = configuration.cellRegistryFile.isEmpty ? nil
-            : CellRegistryFile(path: configuration.cellRegistryFile, http: outbound, logger: logger.session("cells"))
+            : CellRegistryFile(path: configuration.cellRegistryFile, http: outbound.rep,
+                               requiresTLS: configuration.repRequireTLS, logger: logger.session("cells"))
         converger = TaskConverger(store: store, durations: configuration.convergenceDurations, cells: cells,
                                   auctioneer: auctioneer, callbacks: callbacks, clock: wallClockNanoseconds,
                                   logger: logger.session("converger"))
@@ -161,6 +165,11 @@ final class BBSServerProcess: Sendable {
     /// New connections use the re-read certificate, key and CA; open ones keep theirs. A
     /// file that does not load leaves the previous ones in use.
     private func reloadCertificates() {
+        // The outbound clients' certificates (the callback client presents cert_file)
+        // rotate with the listener's.
+        for (client, error) in outbound.reloadTLS() {
+            logger.error("outbound-tls-reload-failed", ["client": client, "error": error])
+        }
         guard http.configuration.tls != nil else {
             logger.info("tls-reload-skipped", ["reason": "require_ssl is false"])
             return

@@ -22,7 +22,9 @@ struct ConfigurationCheck {
     }
 
     /// Keys naming files the server reads at start when present (TLS).
-    static let readableFileKeys = ["cert_file", "key_file", "ca_file"]
+    static let readableFileKeys = ["cert_file", "key_file", "ca_file",
+                                   "auctioneer_ca_cert", "auctioneer_client_cert", "auctioneer_client_key",
+                                   "rep_ca_cert", "rep_client_cert", "rep_client_key"]
 
     static func check(path: String) -> Report {
         let data: Data
@@ -65,6 +67,20 @@ struct ConfigurationCheck {
         for key in readableFileKeys {
             guard let path = object[key] as? String, !path.isEmpty else { continue }
             report.problems += readableFileProblems(path, key: key)
+        }
+        // Each outbound client is built as the server would build it: a certificate that
+        // does not match its key, or a CA file with no certificate, is reported here.
+        let reported = Set(report.problems.map(\.key))
+        for (keys, tls) in [(["ca_file", "cert_file", "key_file"], configuration.callbackTLS),
+                            (["auctioneer_ca_cert", "auctioneer_client_cert", "auctioneer_client_key"],
+                             configuration.auctioneerTLS),
+                            (["rep_ca_cert", "rep_client_cert", "rep_client_key"], configuration.repTLS)]
+        where reported.isDisjoint(with: keys) {
+            do {
+                try tls.validate()
+            } catch {
+                report.problems.append(ConfigurationProblem(key: keys.joined(separator: "/"), text: error.description))
+            }
         }
 
         let known = Set(ServerConfiguration.CodingKeys.allCases.map(\.stringValue))

@@ -45,10 +45,27 @@ struct ServerConfiguration: Decodable, Sendable {
     var expireCompletedTaskDuration = GoDuration.seconds(120)
     /// Completion callbacks delivered at once.
     var taskCallbackWorkers = 1000
-    /// Timeout of every outbound call (callbacks, auctioneer).
+    /// Timeout of every outbound call (callbacks, auctioneer, rep), from connect to the
+    /// last byte of the response, redirects included.
     var communicationTimeout = GoDuration.seconds(10)
     /// `http(s)://host:port` of the auctioneer; empty: no auctions are requested.
     var auctioneerAddress = ""
+
+    // MARK: Outbound TLS (the reference's keys). Callbacks use cert_file/key_file/ca_file.
+    /// PEM CA trusted (besides the system store) for the auctioneer's certificate.
+    var auctioneerCACert = ""
+    /// PEM client certificate and key presented to the auctioneer.
+    var auctioneerClientCert = ""
+    var auctioneerClientKey = ""
+    /// Never fall back to plain HTTP when the https auction request fails.
+    var auctioneerRequireTLS = false
+    /// PEM CA trusted (besides the system store) for reps' certificates.
+    var repCACert = ""
+    /// PEM client certificate and key presented to reps.
+    var repClientCert = ""
+    var repClientKey = ""
+    /// Only `https` rep URLs are called.
+    var repRequireTLS = false
     /// A JSON file listing the present cells (`{"cells": [{"cell_id", "rep_url"}]}`); empty:
     /// no registry, so convergence leaves Running tasks alone and cancels notify no rep.
     var cellRegistryFile = ""
@@ -88,6 +105,14 @@ struct ServerConfiguration: Decodable, Sendable {
         case taskCallbackWorkers = "task_callback_workers"
         case communicationTimeout = "communication_timeout"
         case auctioneerAddress = "auctioneer_address"
+        case auctioneerCACert = "auctioneer_ca_cert"
+        case auctioneerClientCert = "auctioneer_client_cert"
+        case auctioneerClientKey = "auctioneer_client_key"
+        case auctioneerRequireTLS = "auctioneer_require_tls"
+        case repCACert = "rep_ca_cert"
+        case repClientCert = "rep_client_cert"
+        case repClientKey = "rep_client_key"
+        case repRequireTLS = "rep_require_tls"
         case cellRegistryFile = "cell_registry_file"
         case eventSubscriberBufferBytes = "event_subscriber_buffer_bytes"
         case logLevel = "log_level"
@@ -129,6 +154,14 @@ struct ServerConfiguration: Decodable, Sendable {
         try read(.taskCallbackWorkers, into: &taskCallbackWorkers)
         try read(.communicationTimeout, into: &communicationTimeout)
         try read(.auctioneerAddress, into: &auctioneerAddress)
+        try read(.auctioneerCACert, into: &auctioneerCACert)
+        try read(.auctioneerClientCert, into: &auctioneerClientCert)
+        try read(.auctioneerClientKey, into: &auctioneerClientKey)
+        try read(.auctioneerRequireTLS, into: &auctioneerRequireTLS)
+        try read(.repCACert, into: &repCACert)
+        try read(.repClientCert, into: &repClientCert)
+        try read(.repClientKey, into: &repClientKey)
+        try read(.repRequireTLS, into: &repRequireTLS)
         try read(.cellRegistryFile, into: &cellRegistryFile)
         try read(.eventSubscriberBufferBytes, into: &eventSubscriberBufferBytes)
         try read(.logLevel, into: &logLevel)
@@ -152,6 +185,31 @@ struct ServerConfiguration: Decodable, Sendable {
                                    clientCAFile: caFile.isEmpty ? nil : caFile)
         tls.handshakeTimeout = tlsHandshakeTimeout.duration
         return tls
+    }
+
+    /// The completion callback client's TLS: the server's own certificate as client
+    /// identity, the system trust store plus `ca_file` (lifecycle.md §7).
+    var callbackTLS: TLSClientConfiguration {
+        Self.clientTLS(ca: caFile, certificate: certFile, key: keyFile)
+    }
+
+    var auctioneerTLS: TLSClientConfiguration {
+        Self.clientTLS(ca: auctioneerCACert, certificate: auctioneerClientCert, key: auctioneerClientKey)
+    }
+
+    /// Auction requests go to https (any auctioneer certificate key is set, or TLS is required).
+    var auctioneerUsesTLS: Bool {
+        auctioneerRequireTLS || !auctioneerCACert.isEmpty || !auctioneerClientCert.isEmpty
+    }
+
+    var repTLS: TLSClientConfiguration {
+        Self.clientTLS(ca: repCACert, certificate: repClientCert, key: repClientKey)
+    }
+
+    private static func clientTLS(ca: String, certificate: String, key: String) -> TLSClientConfiguration {
+        TLSClientConfiguration(trustedCAFile: ca.isEmpty ? nil : ca,
+                               certificateChainFile: certificate.isEmpty ? nil : certificate,
+                               privateKeyFile: key.isEmpty ? nil : key)
     }
 
     /// Reads and checks `path`; every problem is reported with the key it concerns.
@@ -202,8 +260,18 @@ struct ServerConfiguration: Decodable, Sendable {
         }
         check(eventSubscriberBufferBytes > 0, "event_subscriber_buffer_bytes", "must be > 0")
         check(taskCallbackWorkers > 0, "task_callback_workers", "must be > 0")
-        check(auctioneerAddress.isEmpty || URL(string: auctioneerAddress)?.host != nil, "auctioneer_address",
+        check(auctioneerAddress.isEmpty || HTTPClientURL(string: auctioneerAddress) != nil, "auctioneer_address",
               "\"\(auctioneerAddress)\" is not an http(s) URL")
+        // A client certificate needs its key and the reverse (the reference's tls config
+        // refuses half a pair too).
+        for (certificateKey, certificate, keyKey, key) in [
+            ("cert_file", certFile, "key_file", keyFile),
+            ("auctioneer_client_cert", auctioneerClientCert, "auctioneer_client_key", auctioneerClientKey),
+            ("rep_client_cert", repClientCert, "rep_client_key", repClientKey),
+        ] where !(requireSSL && certificateKey == "cert_file") {  // require_ssl reports its own pair
+            check(certificate.isEmpty == key.isEmpty, certificate.isEmpty ? certificateKey : keyKey,
+                  "must be set together with \(certificate.isEmpty ? keyKey : certificateKey)")
+        }
         if !cellRegistryFile.isEmpty {
             do {
                 _ = try CellRegistryFile.read(cellRegistryFile)

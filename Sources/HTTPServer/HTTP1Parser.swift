@@ -31,6 +31,11 @@ import Glibc
 // mid-request. The connection keeps calling `next()` until then, which is how pipelined
 // requests that arrived in one read come out one by one.
 //
+// Response mode (`init(responseLimits:)`, for the outbound client) starts in
+// `statusLine` instead of `requestLine` and shares the rest: the head, then a fixed,
+// chunked or `bodyUntilClose` body (ended by `endOfInput`); interim 1xx responses go back
+// to `statusLine`, and `nextResponse()` returns responses where `next()` returns requests.
+//
 // Bodies are read whole (the responder gets a complete request) but never beyond
 // `maxBodyBytes`: a Content-Length above it fails as soon as the head is complete, and a
 // chunked body fails as soon as a chunk size would exceed it, so an oversize body is
@@ -61,12 +66,17 @@ public enum HTTP1ParseError: Error, Hashable, Sendable {
     case unsupportedExpectation
     case bodyTooLarge
     case malformedChunk
+    /// Response mode: not `HTTP/1.x NNN reason`, or a 101 (no protocol is upgraded to).
+    case malformedStatusLine
+    /// Response mode: the peer closed the connection before the response was complete.
+    case truncatedResponse
 
     /// The response status for this error.
     public var status: Int {
         switch self {
         case .malformedRequestLine, .malformedHeader, .missingHost, .multipleHosts, .invalidContentLength,
-             .conflictingFraming, .invalidTransferEncoding, .malformedChunk:
+             .conflictingFraming, .invalidTransferEncoding, .malformedChunk, .malformedStatusLine,
+             .truncatedResponse:
             400
         case .requestLineTooLong: 414
         case .unsupportedVersion: 505
@@ -110,8 +120,29 @@ public struct HTTP1Parser: Sendable {
         case error(HTTP1ParseError)
     }
 
+    /// A response (response mode): the head and whole body.
+    public enum ResponseEvent: Equatable, Sendable {
+        case needMoreBytes
+        /// A complete final response; `keepAlive` as for requests.
+        case response(HTTPClientResponse, keepAlive: Bool)
+        case error(HTTP1ParseError)
+    }
+
+    /// What a parse step produced, before it is shaped as a request or a response.
+    private enum Step {
+        case needMoreBytes
+        case continueExpected
+        case complete
+        case error(HTTP1ParseError)
+    }
+
     private enum State: Sendable {
         case requestLine
+        /// Response mode's first state.
+        case statusLine
+        /// A response framed by neither Content-Length nor chunked: the body is all the
+        /// peer sends until it closes (RFC 9112 §6.3 item 8).
+        case bodyUntilClose
         case headerLines
         case fixedBody(remaining: Int)
         case chunkSizeLine
@@ -126,6 +157,8 @@ public struct HTTP1Parser: Sendable {
     private struct RequestInProgress: Sendable {
         var method = ""
         var path = ""
+        var status = 0
+        var reason = ""
         var query: String?
         var version = HTTPVersion.http1_1
         var headers = HTTPHeaders()
@@ -145,8 +178,12 @@ public struct HTTP1Parser: Sendable {
     }
 
     public let limits: Limits
-    private var state = State.requestLine
+    /// Parses responses (a client's view) instead of requests.
+    public let parsesResponses: Bool
+    private var state: State
     private var current = RequestInProgress()
+    /// The message `complete` finished, until `next` or `nextResponse` shapes it.
+    private var finished = RequestInProgress()
     /// Received bytes; those before `readIndex` are consumed.
     private var buffer: [UInt8] = []
     private var readIndex = 0
@@ -159,12 +196,26 @@ public struct HTTP1Parser: Sendable {
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
+        parsesResponses = false
+        state = .requestLine
+    }
+
+    /// A parser of responses, for a client: status line instead of request line, no
+    /// `Host` rule, 1xx interim responses skipped, and bodies framed by Content-Length,
+    /// chunked, or the end of the connection (`endOfInput`). Responses to HEAD are not
+    /// supported (the client never sends HEAD).
+    public init(responseLimits limits: Limits) {
+        self.limits = limits
+        parsesResponses = true
+        state = .statusLine
     }
 
     /// True between requests with nothing of the next one received: the connection is idle.
     public var isAtRequestBoundary: Bool {
-        if case .requestLine = state { return readIndex == buffer.count }
-        return false
+        switch state {
+        case .requestLine, .statusLine: return readIndex == buffer.count
+        default: return false
+        }
     }
 
     /// Received bytes not yet consumed.
@@ -193,10 +244,86 @@ public struct HTTP1Parser: Sendable {
 
     /// Parses as far as the buffered bytes allow.
     public mutating func next() -> Event {
+        precondition(!parsesResponses, "next() parses requests; use nextResponse()")
+        switch advance() {
+        case .needMoreBytes: return .needMoreBytes
+        case .continueExpected: return .continueExpected
+        case .error(let error): return .error(error)
+        case .complete:
+            let request = HTTPRequest(
+                method: finished.method, path: finished.path, query: finished.query, version: finished.version,
+                headers: finished.headers, body: finished.body)
+            let keepAlive = finished.keepAlive
+            finished = RequestInProgress()
+            return .request(request, keepAlive: keepAlive)
+        }
+    }
+
+    /// Response mode: parses as far as the buffered bytes allow.
+    public mutating func nextResponse() -> ResponseEvent {
+        precondition(parsesResponses, "nextResponse() parses responses; use next()")
+        switch advance() {
+        case .needMoreBytes, .continueExpected: return .needMoreBytes
+        case .error(let error): return .error(error)
+        case .complete: return takeFinishedResponse()
+        }
+    }
+
+    /// Response mode: the peer closed the connection. Completes a response whose body
+    /// runs to the close; anything else still in progress is `.truncatedResponse`
+    /// (`.needMoreBytes` if nothing of a response had arrived).
+    public mutating func endOfInput() -> ResponseEvent {
+        precondition(parsesResponses, "endOfInput() is for responses")
+        switch state {
+        case .bodyUntilClose:
+            _ = complete()
+            return takeFinishedResponse()
+        case .failed(let error):
+            return .error(error)
+        case .statusLine where readIndex == buffer.count:
+            return .needMoreBytes
+        default:
+            state = .failed(.truncatedResponse)
+            return .error(.truncatedResponse)
+        }
+    }
+
+    private mutating func takeFinishedResponse() -> ResponseEvent {
+        let response = HTTPClientResponse(
+            status: finished.status, reason: finished.reason, version: finished.version,
+            headers: finished.headers, body: finished.body)
+        let keepAlive = finished.keepAlive
+        finished = RequestInProgress()
+        return .response(response, keepAlive: keepAlive)
+    }
+
+    private mutating func advance() -> Step {
         while true {
             switch state {
             case .failed(let error):
                 return .error(error)
+
+            case .statusLine:
+                switch takeLine(limit: limits.maxRequestLineBytes) {
+                case .incomplete: return .needMoreBytes
+                case .tooLong: return fail(.malformedStatusLine)
+                case .complete(let start, let end, let length):
+                    current = RequestInProgress()
+                    current.sectionBytes = length
+                    let parsed = buffer.withUnsafeBufferPointer { Self.parseStatusLine($0[start..<end]) }
+                    guard let parsed else { return fail(.malformedStatusLine) }
+                    current.status = parsed.status
+                    current.reason = parsed.reason
+                    current.version = parsed.version
+                    state = .headerLines
+                }
+
+            case .bodyUntilClose:
+                let available = buffer.count - readIndex
+                if available > limits.maxBodyBytes - current.body.count { return fail(.bodyTooLarge) }
+                current.body.append(contentsOf: buffer[readIndex...])
+                readIndex = buffer.count
+                return .needMoreBytes
 
             case .requestLine:
                 switch takeLine(limit: limits.maxRequestLineBytes) {
@@ -314,13 +441,13 @@ public struct HTTP1Parser: Sendable {
 
     // MARK: - Transitions
 
-    private mutating func fail(_ error: HTTP1ParseError) -> Event {
+    private mutating func fail(_ error: HTTP1ParseError) -> Step {
         state = .failed(error)
         return .error(error)
     }
 
     /// Out of bytes inside a body.
-    private mutating func waitForBody() -> Event {
+    private mutating func waitForBody() -> Step {
         guard continuePending else { return .needMoreBytes }
         continuePending = false
         return .continueExpected
@@ -328,7 +455,8 @@ public struct HTTP1Parser: Sendable {
 
     /// The head is complete: decide the framing and keep-alive. Returns the event to
     /// return now, or nil to go on parsing the body.
-    private mutating func endOfHead() -> Event? {
+    private mutating func endOfHead() -> Step? {
+        if parsesResponses { return endOfResponseHead() }
         let isHTTP11 = current.version.minor >= 1
         if isHTTP11 && current.hostCount == 0 { return fail(.missingHost) }
         if current.hostCount > 1 { return fail(.multipleHosts) }
@@ -359,13 +487,43 @@ public struct HTTP1Parser: Sendable {
         return nil
     }
 
-    private mutating func complete() -> Event {
-        let request = HTTPRequest(
-            method: current.method, path: current.path, query: current.query, version: current.version,
-            headers: current.headers, body: current.body)
-        let keepAlive = current.keepAlive
+    /// Response mode's `endOfHead` (RFC 9112 §6.3): interim 1xx responses are dropped,
+    /// 204 and 304 have no body, and a body framed by neither Content-Length nor chunked
+    /// runs to the end of the connection.
+    private mutating func endOfResponseHead() -> Step? {
+        let isHTTP11 = current.version.minor >= 1
+        current.keepAlive = isHTTP11
+            ? !current.connectionClose
+            : current.connectionKeepAlive && !current.connectionClose
+        if current.status == 101 { return fail(.malformedStatusLine) }
+        if current.status < 200 {
+            current = RequestInProgress()
+            state = .statusLine
+            return nil
+        }
+        if current.status == 204 || current.status == 304 { return complete() }
+        if current.chunkedCodings + current.otherCodings > 0 {
+            if current.otherCodings > 0 { return fail(.unsupportedTransferEncoding) }
+            if current.chunkedCodings > 1 { return fail(.invalidTransferEncoding) }
+            if current.contentLength != nil { return fail(.conflictingFraming) }
+            if !isHTTP11 { current.keepAlive = false }
+            state = .chunkSizeLine
+        } else if let length = current.contentLength {
+            if length == 0 { return complete() }
+            if length > limits.maxBodyBytes { return fail(.bodyTooLarge) }
+            current.body.reserveCapacity(min(length, 1 << 20))
+            state = .fixedBody(remaining: length)
+        } else {
+            current.keepAlive = false
+            state = .bodyUntilClose
+        }
+        return nil
+    }
+
+    private mutating func complete() -> Step {
+        finished = current
         current = RequestInProgress()
-        state = .requestLine
+        state = parsesResponses ? .statusLine : .requestLine
         continuePending = false
         if readIndex == buffer.count && buffer.capacity > 16 << 10 {
             // A buffer grown by a large request is given back, so idle connections hold
@@ -374,7 +532,7 @@ public struct HTTP1Parser: Sendable {
             readIndex = 0
             scanIndex = 0
         }
-        return .request(request, keepAlive: keepAlive)
+        return .complete
     }
 
     /// Stores a field and notes what the framing and connection rules need from it.
@@ -488,6 +646,26 @@ extension HTTP1Parser {
         return .success(RequestLine(
             method: String(decoding: method, as: UTF8.self), path: path, query: query,
             version: HTTPVersion(major: 1, minor: minor)))
+    }
+
+    /// `HTTP-version SP 3DIGIT SP [reason-phrase]` (RFC 9112 §4); a missing space after
+    /// the code is tolerated, as most clients do. Nil when malformed or not HTTP/1.x.
+    static func parseStatusLine(_ line: Bytes) -> (version: HTTPVersion, status: Int, reason: String)? {
+        guard line.count >= 12, line.starts(with: "HTTP/1.".utf8),
+              let minor = ASCII.digitValue(line[line.startIndex + 7]),
+              line[line.startIndex + 8] == ASCII.space
+        else { return nil }
+        var status = 0
+        for offset in 9..<12 {
+            guard let digit = ASCII.digitValue(line[line.startIndex + offset]) else { return nil }
+            status = status * 10 + digit
+        }
+        guard status >= 100 else { return nil }
+        let rest = line[(line.startIndex + 12)...]
+        if let first = rest.first, first != ASCII.space { return nil }
+        let reason = rest.dropFirst()
+        guard reason.allSatisfy(ASCII.isFieldValueCharacter) else { return nil }
+        return (HTTPVersion(major: 1, minor: minor), status, String(decoding: reason, as: UTF8.self))
     }
 
     /// Origin form (`/path?query`), asterisk form (`*`), or absolute form

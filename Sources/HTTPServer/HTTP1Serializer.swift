@@ -78,6 +78,39 @@ enum HTTP1Serializer {
         appendCRLF(into: &out)
     }
 
+    /// Appends a client's request line and fields (the client's side of `appendHead`):
+    /// `Host` first, then `headers` (their own `Host`, `Content-Length`, `Transfer-Encoding`
+    /// and `Connection` dropped), `Content-Length` when `contentLength` is given, and
+    /// `Connection: close` (one request per connection). Sanitized like a response head.
+    static func appendRequestHead(
+        method: String, target: String, host: String, headers: HTTPHeaders, contentLength: Int?,
+        into out: inout [UInt8]
+    ) {
+        appendSanitized(method, into: &out)
+        out.append(ASCII.space)
+        for byte in target.utf8 where byte > 0x20 && byte != 0x7F { out.append(byte) }
+        out.append(contentsOf: " HTTP/1.1\r\nHost: ".utf8)
+        appendSanitized(host, into: &out)
+        appendCRLF(into: &out)
+        for field in headers {
+            if HTTPHeaders.equalNames(field.name, "Host") || HTTPHeaders.equalNames(field.name, "Content-Length")
+                || HTTPHeaders.equalNames(field.name, "Transfer-Encoding")
+                || HTTPHeaders.equalNames(field.name, "Connection") {
+                continue
+            }
+            appendSanitized(field.name, into: &out)
+            out.append(contentsOf: ": ".utf8)
+            appendSanitized(field.value, into: &out)
+            appendCRLF(into: &out)
+        }
+        if let contentLength {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            appendDecimal(contentLength, into: &out)
+            appendCRLF(into: &out)
+        }
+        out.append(contentsOf: "Connection: close\r\n\r\n".utf8)
+    }
+
     /// One chunk of a chunked body: `<hex size>\r\n<data>\r\n`. `data` must not be empty
     /// (an empty chunk is the end of the body).
     static func appendChunk(_ data: [UInt8], into out: inout [UInt8]) {

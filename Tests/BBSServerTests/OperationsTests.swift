@@ -334,3 +334,53 @@ struct ServerMetricsTests {
         #expect(exposition.contains("bbs_wal_append_to_durable_seconds_sum 0.003\n"))
     }
 }
+
+/// scripts/gen-certs output in `directory` (ca, server, client, other-ca, other-client).
+private func makeCertificates(in directory: String) throws {
+    let generator = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/gen-certs").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: generator)
+    process.arguments = [directory]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+}
+
+@Suite("--check-config: outbound TLS")
+struct OutboundTLSConfigurationCheckTests {
+    @Test func goodOutboundCertificatesAreValid() throws {
+        try withDirectory { root in
+            try makeCertificates(in: root)
+            let report = check("""
+                {"data_dir": "\(root)/data", "cert_file": "\(root)/client.pem", "key_file": "\(root)/client.key",
+                 "ca_file": "\(root)/ca.pem",
+                 "auctioneer_address": "https://127.0.0.1:9016", "auctioneer_ca_cert": "\(root)/ca.pem",
+                 "auctioneer_client_cert": "\(root)/client.pem", "auctioneer_client_key": "\(root)/client.key",
+                 "auctioneer_require_tls": true,
+                 "rep_ca_cert": "\(root)/ca.pem", "rep_client_cert": "\(root)/client.pem",
+                 "rep_client_key": "\(root)/client.key", "rep_require_tls": true}
+                """)
+            #expect(report.problems == [])
+            #expect(report.notes == [])
+        }
+    }
+
+    @Test func halfPairsMismatchesAndUnreadableFilesAreReported() throws {
+        try withDirectory { root in
+            try makeCertificates(in: root)
+            let report = check("""
+                {"data_dir": "\(root)/data",
+                 "auctioneer_client_cert": "\(root)/client.pem", "auctioneer_client_key": "\(root)/other-client.key",
+                 "rep_client_key": "\(root)/client.key", "rep_ca_cert": "\(root)/missing.pem"}
+                """)
+            #expect(report.problems.map(\.key) == [
+                "rep_client_cert", "rep_ca_cert", "auctioneer_ca_cert/auctioneer_client_cert/auctioneer_client_key",
+            ])
+            #expect(report.problems.last?.text.contains("private key") == true, "\(report.problems)")
+        }
+    }
+}

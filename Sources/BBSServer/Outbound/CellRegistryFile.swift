@@ -1,5 +1,6 @@
 import BBSLog
 import Foundation
+import HTTPServer
 import TaskCore
 
 /// The cells that are present, read from a JSON file the operator (or a sidecar that
@@ -28,7 +29,10 @@ struct CellRegistryFile: CellRegistry, CellCancelNotifier {
     }
 
     let path: String
-    let http: OutboundHTTP
+    /// The rep client (`rep_*` certificates).
+    let http: HTTPClient
+    /// `rep_require_tls`: an `http://` rep_url is not called.
+    let requiresTLS: Bool
     let logger: Logger
 
     /// The cells of the file at `path`.
@@ -42,7 +46,8 @@ struct CellRegistryFile: CellRegistry, CellCancelNotifier {
     }
 
     /// `POST <rep_url>/v1/tasks/<guid>/cancel`, no body, expecting 202; every failure is
-    /// logged and otherwise ignored (the rep converges on its own).
+    /// logged and otherwise ignored (the rep converges on its own). With `rep_require_tls`
+    /// only an `https` rep_url is called (lifecycle.md §6).
     func notifyCancelled(taskGuid: String, cellId: String) {
         let cell: Cell?
         do {
@@ -51,21 +56,26 @@ struct CellRegistryFile: CellRegistry, CellCancelNotifier {
             logger.error("failed-to-read-cell-registry", ["error": "\(error)", "cell_id": cellId])
             return
         }
-        guard let repURL = cell?.repURL, let base = URL(string: repURL), base.host != nil else {
+        guard let repURL = cell?.repURL, let base = HTTPClientURL(string: repURL) else {
             logger.info("cell-not-found-for-cancel", ["cell_id": cellId, "task_guid": taskGuid])
             return
         }
-        let url = base.appendingPathComponent("v1").appendingPathComponent("tasks")
-            .appendingPathComponent(taskGuid).appendingPathComponent("cancel")
-        http.post(url, body: []) { [logger] result in
+        guard base.isTLS || !requiresTLS else {
+            logger.error("failed-to-notify-cell-of-cancel", ["cell_id": cellId,
+                                                             "error": "rep_require_tls: \(repURL) is not https"])
+            return
+        }
+        var url = repURL
+        if let fragment = url.firstIndex(of: "#") { url = String(url[..<fragment]) }
+        while url.hasSuffix("/") { url.removeLast() }
+        http.post(url + "/v1/tasks/\(taskGuid)/cancel", body: []) { [logger] result in
             switch result {
             case .success(202):
                 logger.debug("notified-cell-of-cancel", ["cell_id": cellId, "task_guid": taskGuid])
             case .success(let status):
                 logger.error("failed-to-notify-cell-of-cancel", ["cell_id": cellId, "status": String(status)])
             case .failure(let error):
-                logger.error("failed-to-notify-cell-of-cancel", ["cell_id": cellId,
-                                                                 "error": error.localizedDescription])
+                logger.error("failed-to-notify-cell-of-cancel", ["cell_id": cellId, "error": error.description])
             }
         }
     }

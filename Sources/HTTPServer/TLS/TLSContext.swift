@@ -25,6 +25,34 @@ public struct TLSConfiguration: Sendable, Equatable {
     }
 }
 
+/// How an outbound client verifies servers and, optionally, proves who it is.
+///
+///     var tls = TLSClientConfiguration()
+///     tls.trustedCAFile = "ca.pem"                  // in addition to the system trust store
+///     tls.certificateChainFile = "client.pem"       // mutual TLS
+///     tls.privateKeyFile = "client.key"
+public struct TLSClientConfiguration: Sendable, Equatable {
+    /// PEM CA certificates trusted in addition to the system's default trust store.
+    public var trustedCAFile: String?
+    /// PEM client certificate (then intermediates) presented when the server asks; with
+    /// `privateKeyFile`, or neither.
+    public var certificateChainFile: String?
+    /// PEM: the client certificate's unencrypted private key.
+    public var privateKeyFile: String?
+
+    public init(trustedCAFile: String? = nil, certificateChainFile: String? = nil, privateKeyFile: String? = nil) {
+        self.trustedCAFile = trustedCAFile
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
+    }
+
+    /// Reads the files and builds a context as a client would, so a configuration
+    /// check reports an unreadable file or a certificate that does not match its key.
+    public func validate() throws(TLSError) {
+        _ = try TLSContext(client: self)
+    }
+}
+
 /// A configured `SSL_CTX`: the certificate and key, the trusted client CAs, versions,
 /// ciphers and ALPN. Immutable once built; each connection's `TLSEngine` keeps the
 /// context it was made from, so replacing the server's context (a certificate reload)
@@ -72,6 +100,49 @@ final class TLSContext: @unchecked Sendable {
         self.init(adopting: raw, alpnProtocols: alpnProtocols,
                   requiresClientCertificate: configuration.clientCAFile != nil)
         try configureServer(configuration)
+    }
+
+    /// A client context from `configuration`: TLS 1.2 and 1.3, the server's certificate
+    /// verified against the system trust store plus `trustedCAFile` (the host name is
+    /// checked per connection, by `TLSEngine`'s `.client(serverName:)`), and the client
+    /// certificate if one is configured. Reads the files now.
+    convenience init(client configuration: TLSClientConfiguration) throws(TLSError) {
+        ERR_clear_error()
+        guard let raw = SSL_CTX_new(TLS_client_method()) else { throw TLSError.context.with("SSL_CTX_new") }
+        self.init(adopting: raw, alpnProtocols: [])
+        guard COpenSSL_SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION) == 1 else {
+            throw TLSError.context.with("cannot limit versions to TLS 1.2+")
+        }
+        SSL_CTX_set_options(context, COpenSSL_SSL_OP_NO_RENEGOTIATION() | COpenSSL_SSL_OP_NO_COMPRESSION()
+            | COpenSSL_SSL_OP_IGNORE_UNEXPECTED_EOF())
+        SSL_CTX_set_default_passwd_cb(context, refusePassphrase)
+        // A host without a CA bundle still verifies against `trustedCAFile`, so a
+        // failure to find the default paths is not an error.
+        _ = SSL_CTX_set_default_verify_paths(context)
+        if let caFile = configuration.trustedCAFile {
+            guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
+                throw TLSError.trustedCertificates.with(caFile)
+            }
+        }
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        switch (configuration.certificateChainFile, configuration.privateKeyFile) {
+        case (nil, nil):
+            break
+        case (let certificate?, let key?):
+            guard SSL_CTX_use_certificate_chain_file(context, certificate) == 1 else {
+                throw TLSError.certificate.with(certificate)
+            }
+            guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1 else {
+                throw TLSError.privateKey.with(key)
+            }
+            guard SSL_CTX_check_private_key(context) == 1 else {
+                throw TLSError.privateKey.with("\(key) does not match \(certificate)")
+            }
+        case (let certificate?, nil):
+            throw TLSError.privateKey.with("no private key for \(certificate)")
+        case (nil, let key?):
+            throw TLSError.certificate.with("no certificate for \(key)")
+        }
     }
 
     deinit {
