@@ -81,6 +81,60 @@ extension TaskRecord {
         }
     }
 
+    /// Decodes a journal payload borrowed from the log's read buffer (a restart): the
+    /// fields are read straight from it, so the only copies made are the ones the record
+    /// keeps (definition bytes, strings). Anything this fast path does not expect (a
+    /// group, malformed bytes) is decoded again by the general reader above, which
+    /// reports the error exactly as before.
+    init(record buffer: UnsafeRawBufferPointer, previous: TaskRecord?) throws {
+        var reader = RawFieldReader(buffer)
+        var definitionBytes: [UInt8]? = nil
+        var callbackURL = ""
+        self.init(guid: "", domain: "", definition: previous?.definition ?? StoredDefinition(bytes: [], completionCallbackURL: ""))
+        var fast = true
+        while fast, let (field, wireType) = reader.nextField() {
+            switch (field, wireType) {
+            case (1, 2): if let bytes = reader.bytes() { definitionBytes = Array(bytes) } else { fast = false }
+            case (2, 2): if let value = reader.string() { guid = value } else { fast = false }
+            case (3, 2): if let value = reader.string() { domain = value } else { fast = false }
+            case (4, 0): if let value = reader.varint() { createdAt = Int64(bitPattern: value) } else { fast = false }
+            case (5, 0): if let value = reader.varint() { updatedAt = Int64(bitPattern: value) } else { fast = false }
+            case (6, 0): if let value = reader.varint() { firstCompletedAt = Int64(bitPattern: value) } else { fast = false }
+            case (7, 0):
+                if let value = reader.varint() { state = TaskState(rawValue: Int32(truncatingIfNeeded: value)) } else { fast = false }
+            case (8, 2): if let value = reader.string() { cellId = value } else { fast = false }
+            case (9, 2): if let value = reader.string() { result = value } else { fast = false }
+            case (10, 0): if let value = reader.varint() { failed = value != 0 } else { fast = false }
+            case (11, 2): if let value = reader.string() { failureReason = value } else { fast = false }
+            case (12, 0):
+                if let value = reader.varint() { rejectionCount = Int32(truncatingIfNeeded: value) } else { fast = false }
+            case (13, 2): if let value = reader.string() { rejectionReason = value } else { fast = false }
+            case (Self.callbackURLField, 2): if let value = reader.string() { callbackURL = value } else { fast = false }
+            default: fast = reader.skip(wireType)
+            }
+        }
+        guard fast, reader.isAtEnd else {
+            self = try TaskRecord(record: Array(buffer), previous: previous)
+            return
+        }
+        if let definitionBytes {
+            definition = StoredDefinition(bytes: definitionBytes, completionCallbackURL: callbackURL)
+        } else if previous == nil {
+            throw TaskStoreRecoveryError(record: 0, reason: "task record without definition")
+        }
+    }
+
+    /// The guid of a journal payload borrowed from the log's read buffer.
+    static func guid(ofRecord buffer: UnsafeRawBufferPointer) throws -> String {
+        var reader = RawFieldReader(buffer)
+        while let (field, wireType) = reader.nextField() {
+            if field == 2 && wireType == 2, let guid = reader.string() { return guid }
+            if !reader.skip(wireType) { break }
+        }
+        if reader.isAtEnd { return "" }
+        return try guid(ofRecord: Array(buffer))
+    }
+
     /// The guid of a journal payload, without decoding the rest.
     static func guid(ofRecord bytes: [UInt8]) throws -> String {
         var reader = ProtoReader(bytes)
@@ -144,5 +198,77 @@ extension TaskStore {
             }
         }
         return (domain, expiry)
+    }
+}
+
+/// A minimal protobuf field reader over borrowed bytes, for replaying journal records
+/// (a million of them at a restart). It understands what `encodedRecord` writes and
+/// answers nil on anything else (groups, truncation, overlong varints), so that the caller
+/// can hand the record to `ProtoReader`, the checked general decoder.
+private struct RawFieldReader {
+    private let buffer: UnsafeRawBufferPointer
+    private var position = 0
+    /// Set when the input stopped being what this reader understands.
+    private(set) var failed = false
+
+    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    var isAtEnd: Bool { !failed && position == buffer.count }
+
+    mutating func varint() -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while position < buffer.count && shift < 64 {
+            let byte = buffer[position]
+            position += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+        }
+        failed = true
+        return nil
+    }
+
+    /// The next field's number and wire type (0, 1, 2 or 5), or nil at the end or on
+    /// anything unexpected.
+    mutating func nextField() -> (Int, UInt8)? {
+        guard !failed, position < buffer.count, let key = varint() else { return nil }
+        let field = key >> 3, wireType = UInt8(key & 7)
+        guard field >= 1, field < 1 << 29, wireType == 0 || wireType == 1 || wireType == 2 || wireType == 5 else {
+            failed = true
+            return nil
+        }
+        return (Int(field), wireType)
+    }
+
+    mutating func bytes() -> UnsafeRawBufferPointer? {
+        guard let length = varint(), length <= UInt64(buffer.count - position) else {
+            failed = true
+            return nil
+        }
+        let start = position
+        position += Int(length)
+        return UnsafeRawBufferPointer(rebasing: buffer[start..<position])
+    }
+
+    /// A string field, invalid UTF-8 repaired as `ProtoReader.readString` does.
+    mutating func string() -> String? {
+        guard let bytes = bytes() else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    mutating func skip(_ wireType: UInt8) -> Bool {
+        switch wireType {
+        case 0: return varint() != nil
+        case 1, 5:
+            let size = wireType == 1 ? 8 : 4
+            guard buffer.count - position >= size else {
+                failed = true
+                return false
+            }
+            position += size
+            return true
+        default: return bytes() != nil
+        }
     }
 }

@@ -1,0 +1,170 @@
+/// The store's tasks: a guid index over numbered slots, the slots held in fixed-size
+/// chunks.
+///
+/// Why chunks: a compaction (and a backup) takes a copy of every task under the store lock
+/// and writes it out afterwards. When the tasks were one dictionary, the first write after
+/// such a copy found the dictionary shared and copied all of it under the lock: about a
+/// second at 1,000,000 tasks, during which every request waited. Here the copy
+/// (`Snapshot`) shares the chunks, and a later write copies only the chunk it touches
+/// (copy-on-write of one `ContiguousArray` of `chunkSize` entries, tens of microseconds).
+/// The guid index is never handed out, so it is never shared and never copied.
+///
+/// A task keeps its slot for its whole life (an update writes in place), so the store's
+/// secondary indexes (domain, cell) can hold slots: small integers that hash quickly,
+/// instead of guids that would each be hashed and looked up again. A removed task's slot
+/// is reused by a later insert.
+struct TaskTable: Sendable {
+    typealias Slot = Int32
+
+    /// Entries per chunk: a shared chunk costs one copy of this many entries (about 200
+    /// bytes each) at the next write to it.
+    static let chunkShift = 10
+    static let chunkSize = 1 << chunkShift
+    private static let chunkMask = chunkSize - 1
+
+    private var chunks: [ContiguousArray<TaskStore.Entry?>] = []
+    private var slots: [String: Slot] = [:]
+    /// Slots freed by removals, reused before new ones.
+    private var free: [Slot] = []
+    /// Slots ever handed out (the high-water mark); slots below it not in `free` are used.
+    private var end = 0
+
+    init() {}
+
+    /// The number of tasks.
+    var count: Int { slots.count }
+
+    /// Makes room for `count` tasks in all, so that loading them does not rehash.
+    mutating func reserveCapacity(_ count: Int) {
+        slots.reserveCapacity(count)
+        chunks.reserveCapacity((count + Self.chunkMask) >> Self.chunkShift)
+    }
+
+    // MARK: - Lookup
+
+    func slot(of guid: String) -> Slot? { slots[guid] }
+
+    subscript(guid: String) -> TaskStore.Entry? {
+        guard let slot = slots[guid] else { return nil }
+        return self[slot]
+    }
+
+    /// The entry in a slot that `slot(of:)` or an index returned (nil once freed).
+    subscript(slot: Slot) -> TaskStore.Entry? {
+        let slot = Int(slot)
+        return chunks[slot >> Self.chunkShift][slot & Self.chunkMask]
+    }
+
+    // MARK: - Changes
+
+    /// Stores `entry` under its guid: in place over the task of that guid (returned with
+    /// the slot) or in a new slot.
+    @discardableResult
+    mutating func put(_ entry: TaskStore.Entry) -> (slot: Slot, replaced: TaskStore.Entry?) {
+        if let slot = slots[entry.record.guid] {
+            let replaced = self[slot]
+            set(slot, entry)
+            return (slot, replaced)
+        }
+        let slot: Slot
+        if let reused = free.popLast() {
+            slot = reused
+        } else {
+            if end & Self.chunkMask == 0 {
+                chunks.append(ContiguousArray(repeating: nil, count: Self.chunkSize))
+            }
+            slot = Slot(end)
+            end += 1
+        }
+        slots[entry.record.guid] = slot
+        set(slot, entry)
+        return (slot, nil)
+    }
+
+    /// Replaces the entry in a used slot (the guid must stay the same).
+    mutating func replace(at slot: Slot, with entry: TaskStore.Entry) {
+        set(slot, entry)
+    }
+
+    /// Removes the task `guid`; returns its slot and entry, or nil if there is none.
+    @discardableResult
+    mutating func remove(guid: String) -> (slot: Slot, entry: TaskStore.Entry)? {
+        guard let slot = slots.removeValue(forKey: guid), let entry = self[slot] else { return nil }
+        set(slot, nil)
+        free.append(slot)
+        return (slot, entry)
+    }
+
+    /// Writes through the chunk array in place: the outer array and the chunk are each
+    /// copied only if a `Snapshot` still shares them.
+    private mutating func set(_ slot: Slot, _ entry: TaskStore.Entry?) {
+        let slot = Int(slot)
+        chunks[slot >> Self.chunkShift][slot & Self.chunkMask] = entry
+    }
+
+    // MARK: - Copies
+
+    /// Every entry as of now, in O(number of chunks): the chunks are shared until the
+    /// table next writes to each of them.
+    var snapshot: Snapshot { Snapshot(chunks: chunks, count: count) }
+
+    /// A read-only copy of the table's entries (no guid index), safe to read on any thread
+    /// while the table goes on changing.
+    struct Snapshot: Sendable, Sequence {
+        fileprivate let chunks: [ContiguousArray<TaskStore.Entry?>]
+        /// The number of entries.
+        let count: Int
+
+        init() {
+            chunks = []
+            count = 0
+        }
+
+        fileprivate init(chunks: [ContiguousArray<TaskStore.Entry?>], count: Int) {
+            self.chunks = chunks
+            self.count = count
+        }
+
+        subscript(slot: Slot) -> TaskStore.Entry? {
+            let slot = Int(slot)
+            return chunks[slot >> TaskTable.chunkShift][slot & TaskTable.chunkMask]
+        }
+
+        var underestimatedCount: Int { count }
+
+        func makeIterator() -> Iterator { Iterator(chunks: chunks) }
+
+        /// The used slots' entries, in slot order.
+        struct Iterator: IteratorProtocol {
+            fileprivate let chunks: [ContiguousArray<TaskStore.Entry?>]
+            private var chunk = 0
+            private var index = 0
+
+            fileprivate init(chunks: [ContiguousArray<TaskStore.Entry?>]) { self.chunks = chunks }
+
+            mutating func next() -> TaskStore.Entry? {
+                while chunk < chunks.count {
+                    if index == TaskTable.chunkSize {
+                        chunk += 1
+                        index = 0
+                        continue
+                    }
+                    let entry = chunks[chunk][index]
+                    index += 1
+                    if let entry { return entry }
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Each used slot with its entry, in slot order.
+    func forEachSlot(_ body: (Slot, TaskStore.Entry) throws -> Void) rethrows {
+        for (chunkIndex, chunk) in chunks.enumerated() {
+            let base = chunkIndex << Self.chunkShift
+            for (index, entry) in chunk.enumerated() {
+                if let entry { try body(Slot(base + index), entry) }
+            }
+        }
+    }
+}
