@@ -113,15 +113,14 @@ public final class TaskStore: Sendable {
             var countRun = 0
             counts = TaskCounts()
             tasks.forEachSlot { slot, entry in
-                let record = entry.record
-                if runDomain != record.domain {
+                if runDomain != entry.record.domain {
                     if let runDomain { domainSlots[runDomain, default: []].append(contentsOf: run) }
                     run.removeAll(keepingCapacity: true)
-                    runDomain = record.domain
+                    runDomain = entry.record.domain
                 }
                 run.append(slot)
-                if !record.cellId.isEmpty { cellSlots[record.cellId, default: []].append(slot) }
-                let key = TaskCounts.Key(domain: record.domain, state: record.state)
+                if !entry.record.cellId.isEmpty { cellSlots[entry.record.cellId, default: []].append(slot) }
+                let key = TaskCounts.Key(domain: entry.record.domain, state: entry.record.state)
                 if countKey != key {
                     if let countKey { counts.add(countKey, countRun) }
                     countKey = key
@@ -284,6 +283,31 @@ public final class TaskStore: Sendable {
             (Self.select(domain: domain, cellId: cellId, in: state), state.lastSequence)
         }
         whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(records)) }
+    }
+
+    /// Every task matching both filters, as `tasks(domain:cellId:completion:)`, as a
+    /// `TaskSelection`: taken under the lock in O(1) (the table's chunks and the index's
+    /// set are shared, not copied) and read afterwards without it, so a list of 100,000
+    /// tasks neither copies them nor holds up writers while it is encoded.
+    public func selectTasks(domain: String = "", cellId: String = "",
+                            completion: @escaping @Sendable (Result<TaskSelection, BBSError>) -> Void) {
+        let (selection, dependency): (TaskSelection, UInt64) = state.withLock { state in
+            (Self.selection(domain: domain, cellId: cellId, in: state), state.lastSequence)
+        }
+        whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(selection)) }
+    }
+
+    private static func selection(domain: String, cellId: String, in state: State) -> TaskSelection {
+        let slots: Set<TaskTable.Slot>?
+        switch (domain.isEmpty, cellId.isEmpty) {
+        case (true, true): slots = nil
+        case (false, true): slots = state.byDomain[domain] ?? []
+        case (true, false): slots = state.byCell[cellId] ?? []
+        case (false, false):
+            let byDomain = state.byDomain[domain] ?? [], byCell = state.byCell[cellId] ?? []
+            slots = byDomain.count <= byCell.count ? byDomain : byCell
+        }
+        return TaskSelection(tasks: state.tasks.snapshot, slots: slots, domain: domain, cellId: cellId)
     }
 
     /// Domains whose ttl has not run out, sorted.
