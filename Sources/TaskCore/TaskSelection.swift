@@ -8,7 +8,7 @@ public struct TaskSelection: Sendable, Sequence {
     let domain: String
     let cellId: String
 
-    /// Calls `body` with each selected task where it is stored (no copy), in slot order.
+    /// Calls `body` with each selected task, in slot order (JSON answers, old revisions).
     public func forEachRecord(_ body: (borrowing TaskRecord) -> Void) {
         let domain = domain, cellId = cellId
         func visit(_ entry: borrowing TaskStore.Entry) {
@@ -48,24 +48,32 @@ public struct TaskSelection: Sendable, Sequence {
     /// another (`TasksResponse.tasks` is field 2), as `TaskRecord.writeTaskField`
     /// writes them, sized first and written into one buffer of exactly that size.
     public func encodedAsField(_ field: Int) -> [UInt8] {
-        var records: [TaskRecord] = []
-        records.reserveCapacity(slots?.count ?? tasks.count)
-        forEachRecord { records.append(copy $0) }
+        let ordered = slots.map(Self.ascending)
+        let domain = domain, cellId = cellId
+        @inline(__always)
+        func selected(_ entry: UnsafePointer<TaskStore.Entry>) -> Bool {
+            (domain.isEmpty || entry.pointee.record.domain == domain)
+                && (cellId.isEmpty || entry.pointee.record.cellId == cellId)
+        }
         var size = 0
-        for record in records { size += record.taskFieldSize }
+        tasks.withEntryPointers(in: ordered) { entry in
+            if selected(entry) { size += entry.pointee.record.taskFieldSize }
+        }
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
             guard let start = buffer.baseAddress else { return }
             var out = start
-            for record in records { out = record.writeTaskField(field, to: out) }
+            tasks.withEntryPointers(in: ordered) { entry in
+                if selected(entry) { out = entry.pointee.record.writeTaskField(field, to: out) }
+            }
             initialized = out - start
             precondition(initialized == size, "tasks sized \(size) bytes, wrote \(initialized)")
         }
     }
 
-    /// An upper bound of the number of tasks (exact without a second filter).
+    /// Not known before the filters run.
     public var underestimatedCount: Int { 0 }
 
-    /// Copies of the selected tasks.
+    /// Copies of the selected tasks, in slot order.
     public func makeIterator() -> IndexingIterator<[TaskRecord]> {
         var records: [TaskRecord] = []
         records.reserveCapacity(slots?.count ?? tasks.count)
