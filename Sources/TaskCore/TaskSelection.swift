@@ -4,7 +4,7 @@
 public struct TaskSelection: Sendable, Sequence {
     let tasks: TaskTable.Snapshot
     /// The candidates (from the domain or cell index); nil: every task.
-    let slots: Set<TaskTable.Slot>?
+    let slots: SlotSet?
     let domain: String
     let cellId: String
 
@@ -28,7 +28,7 @@ public struct TaskSelection: Sendable, Sequence {
 
     /// `slots` in ascending order, through a bitmap: linear, where sorting 100,000 slots
     /// took 8% of a list.
-    private static func ascending(_ slots: Set<TaskTable.Slot>) -> [TaskTable.Slot] {
+    private static func ascending(_ slots: SlotSet) -> [TaskTable.Slot] {
         guard let highest = slots.max() else { return [] }
         var bitmap = [UInt64](repeating: 0, count: Int(highest) / 64 + 1)
         for slot in slots { bitmap[Int(slot) >> 6] |= 1 << UInt64(slot & 63) }

@@ -44,8 +44,8 @@ public final class TaskStore: Sendable {
     private struct State: Sendable {
         var tasks = TaskTable()
         /// Slots of `tasks` by domain and by cell (a task keeps its slot for life).
-        var byDomain: [String: Set<TaskTable.Slot>] = [:]
-        var byCell: [String: Set<TaskTable.Slot>] = [:]
+        var byDomain: [String: SlotSet] = [:]
+        var byCell: [String: SlotSet] = [:]
         /// Domain -> expiry (Unix ns; `Int64.max` = never).
         var domains: [String: Int64] = [:]
         /// Guids removed by writes that are not yet durable, with the removal's sequence.
@@ -67,15 +67,15 @@ public final class TaskStore: Sendable {
                 unindex(replaced, slot)
             }
             counts.add(record)
-            byDomain[record.domain, default: []].insert(slot)
-            if !record.cellId.isEmpty { byCell[record.cellId, default: []].insert(slot) }
+            byDomain[record.domain, default: SlotSet()].insert(slot)
+            if !record.cellId.isEmpty { byCell[record.cellId, default: SlotSet()].insert(slot) }
         }
 
         mutating func replace(_ before: TaskRecord, with after: TaskRecord, sequence: UInt64) {
             guard let slot = tasks.slot(of: after.guid) else { return }
             if before.cellId != after.cellId {
                 if !before.cellId.isEmpty { Self.removeIndex(&byCell, before.cellId, slot) }
-                if !after.cellId.isEmpty { byCell[after.cellId, default: []].insert(slot) }
+                if !after.cellId.isEmpty { byCell[after.cellId, default: SlotSet()].insert(slot) }
             }
             if before.state != after.state || before.domain != after.domain {
                 counts.remove(before)
@@ -95,7 +95,7 @@ public final class TaskStore: Sendable {
             if !record.cellId.isEmpty { Self.removeIndex(&byCell, record.cellId, slot) }
         }
 
-        private static func removeIndex(_ index: inout [String: Set<TaskTable.Slot>], _ key: String,
+        private static func removeIndex(_ index: inout [String: SlotSet], _ key: String,
                                         _ slot: TaskTable.Slot) {
             index[key]?.remove(slot)
             if index[key]?.isEmpty == true { index[key] = nil }
@@ -130,8 +130,8 @@ public final class TaskStore: Sendable {
             }
             if let runDomain { domainSlots[runDomain, default: []].append(contentsOf: run) }
             if let countKey { counts.add(countKey, countRun) }
-            byDomain = domainSlots.mapValues { Set($0) }
-            byCell = cellSlots.mapValues { Set($0) }
+            byDomain = domainSlots.mapValues { SlotSet($0) }
+            byCell = cellSlots.mapValues { SlotSet($0) }
         }
     }
 
@@ -298,13 +298,13 @@ public final class TaskStore: Sendable {
     }
 
     private static func selection(domain: String, cellId: String, in state: State) -> TaskSelection {
-        let slots: Set<TaskTable.Slot>?
+        let slots: SlotSet?
         switch (domain.isEmpty, cellId.isEmpty) {
         case (true, true): slots = nil
-        case (false, true): slots = state.byDomain[domain] ?? []
-        case (true, false): slots = state.byCell[cellId] ?? []
+        case (false, true): slots = state.byDomain[domain] ?? SlotSet()
+        case (true, false): slots = state.byCell[cellId] ?? SlotSet()
         case (false, false):
-            let byDomain = state.byDomain[domain] ?? [], byCell = state.byCell[cellId] ?? []
+            let byDomain = state.byDomain[domain] ?? SlotSet(), byCell = state.byCell[cellId] ?? SlotSet()
             slots = byDomain.count <= byCell.count ? byDomain : byCell
         }
         return TaskSelection(tasks: state.tasks.snapshot, slots: slots, domain: domain, cellId: cellId)
@@ -356,7 +356,7 @@ public final class TaskStore: Sendable {
     }
 
     private static func select(domain: String, cellId: String, in state: State) -> [TaskRecord] {
-        func records(_ slots: Set<TaskTable.Slot>?) -> [TaskRecord] {
+        func records(_ slots: SlotSet?) -> [TaskRecord] {
             guard let slots else { return [] }
             var out: [TaskRecord] = []
             out.reserveCapacity(slots.count)

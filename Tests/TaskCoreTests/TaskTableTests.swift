@@ -85,6 +85,24 @@ struct TaskTableTests {
     }
 }
 
+@Suite("Sharded slot set")
+struct SlotSetTests {
+    @Test func behavesAsASetAndCopiesAreIndependent() {
+        var set = SlotSet()
+        #expect(set.isEmpty && Array(set).isEmpty)
+        for slot in 0..<1000 { set.insert(TaskTable.Slot(slot * 3)) }
+        set.insert(0)                                   // already there
+        #expect(set.count == 1000 && Set(set) == Set((0..<1000).map { TaskTable.Slot($0 * 3) }))
+        let copy = set
+        for slot in 0..<500 { set.remove(TaskTable.Slot(slot * 3)) }
+        set.remove(1)                                   // never there
+        #expect(set.count == 500 && Set(set) == Set((500..<1000).map { TaskTable.Slot($0 * 3) }))
+        #expect(copy.count == 1000 && Array(copy).count == 1000)
+        let bulk = SlotSet((0..<5000).map { TaskTable.Slot($0) })
+        #expect(bulk.count == 5000 && Set(bulk) == Set((0..<5000).map { TaskTable.Slot($0) }))
+    }
+}
+
 @Suite("Restart replay")
 struct RestartReplayTests {
     /// The borrowed-bytes decoder of a restart and the general one agree, field by field,
