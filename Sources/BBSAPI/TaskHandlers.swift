@@ -111,12 +111,14 @@ public struct TaskHandlers: Sendable {
 
     private func list(_ exchange: RPCExchange, format: TaskFormat) {
         guard let message = exchange.decodeValid(TasksRequest.self, answering: TasksResponse.self) else { return }
-        store.tasks(domain: message.domain, cellId: message.cellId) { result in
+        store.selectTasks(domain: message.domain, cellId: message.cellId) { result in
             switch result {
-            case .success(let records) where exchange.output == .protobuf:
-                exchange.answer(protobufBytes: Self.encodeTasksResponse(records, format: format))
-            case .success(let records):
-                exchange.answer(TasksResponse(tasks: records.map { Self.task($0, format: format) }))
+            case .success(let selection) where exchange.output == .protobuf && format == .v3:
+                exchange.answer(protobufBytes: Self.encodeTasksResponse(selection))
+            case .success(let selection) where exchange.output == .protobuf:
+                exchange.answer(protobufBytes: Self.encodeTasksResponse(Array(selection), format: format))
+            case .success(let selection):
+                exchange.answer(TasksResponse(tasks: selection.map { Self.task($0, format: format) }))
             case .failure(let error):
                 exchange.fail(TasksResponse.self, error)
             }
@@ -149,6 +151,13 @@ public struct TaskHandlers: Sendable {
         var writer = ProtoWriter(capacity: capacity)
         for record in records { writeTask(record, field: 2, format: format, into: &writer) }
         return writer.bytes
+    }
+
+    /// `TasksResponse{tasks}` of the current revision, read where the tasks are stored and
+    /// written into one buffer sized beforehand (the bytes `encodeTasksResponse(_:format:
+    /// .v3)` makes, without copying a task or growing the buffer).
+    static func encodeTasksResponse(_ selection: TaskSelection) -> [UInt8] {
+        selection.encodedAsField(2)
     }
 
     /// Writes `record` as a `Task` sub-message at `field`, in the task format of the route.

@@ -44,11 +44,17 @@ final class BBSServerProcess: Sendable {
         options.batchObserver = metrics.walBatchObserver
         let started = ContinuousClock.now
         var recovery = TaskStoreRecovery()
-        journal = try WriteAheadLog(directory: walDirectory, options: options, logger: logger.session("wal")) { type, payload in
-            try recovery.apply(type: type, payload: payload)
-        }
+        journal = try WriteAheadLog(directory: walDirectory, options: options, logger: logger.session("wal"),
+                                    replayBorrowed: { record in
+            // Room for the whole snapshot at its first record: the guid index then never
+            // rehashes while the snapshot replays.
+            if record.snapshotRecords > 0 && recovery.records == 0 {
+                recovery.reserveCapacity(record.snapshotRecords)
+            }
+            try recovery.apply(type: record.type, payload: record.payload)
+        })
         logger.info("recovered", [
-            "tasks": String(recovery.tasks.count),
+            "tasks": String(recovery.taskCount),
             "records": String(recovery.records),
             "duration": "\(ContinuousClock.now - started)",
             "wal": walDirectory,

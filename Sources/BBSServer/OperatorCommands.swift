@@ -99,7 +99,7 @@ enum OperatorCommands {
         }
         do {
             let recovery = try TaskStoreBackup.restore(from: file, intoJournalDirectory: directory)
-            let counts = TaskCounts(recovery.tasks.values)
+            let counts = recovery.counts
             return ("restored \(file) into \(directory): \(counts.total) tasks in \(counts.domains.count) domains, "
                     + "\(recovery.domains.count) upserted domains\n", 0)
         } catch {

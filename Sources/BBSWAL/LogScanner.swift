@@ -29,6 +29,8 @@ struct LogScanner {
         let sequence: UInt64
         let type: UInt8
         let payload: UnsafeRawBufferPointer
+        /// Records in the snapshot being read (its footer's count); 0 in segments.
+        var snapshotRecords = 0
     }
 
     struct Result {
@@ -160,7 +162,8 @@ struct LogScanner {
                 throw WALError.corrupt(name, offset: offset, "record number \(record.sequence) where \(ordinal) was expected")
             }
             try visit(Visit(file: name, offset: offset, isSnapshot: true, sequence: ordinal, type: record.type,
-                            payload: UnsafeRawBufferPointer(rebasing: bytes[RecordHeader.size...])))
+                            payload: UnsafeRawBufferPointer(rebasing: bytes[RecordHeader.size...]),
+                            snapshotRecords: Int(footer.first)))
             offset += record.recordSize
         }
         guard footer.first == ordinal else {

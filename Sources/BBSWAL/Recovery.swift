@@ -15,7 +15,7 @@ struct Recovery {
     var writer: SegmentWriter
 
     static func open(directory: String, options: WriteAheadLog.Options, logger: Logger,
-                     replay: (UInt8, [UInt8]) throws -> Void) throws -> Recovery {
+                     replay: (WriteAheadLog.ReplayedRecord) throws -> Void) throws -> Recovery {
         let lock: OpenFile
         do {
             try FileSystem.createDirectory(directory)
@@ -34,10 +34,11 @@ struct Recovery {
     }
 
     private static func open(directory: String, options: WriteAheadLog.Options, logger: Logger, lock: OpenFile,
-                             replay: (UInt8, [UInt8]) throws -> Void) throws -> Recovery {
+                             replay: (WriteAheadLog.ReplayedRecord) throws -> Void) throws -> Recovery {
         let scan = try LogScanner(directory: directory).scan { record in
             do {
-                try replay(record.type, Array(record.payload))
+                try replay(WriteAheadLog.ReplayedRecord(type: record.type, payload: record.payload,
+                                                        snapshotRecords: record.snapshotRecords))
             } catch {
                 throw WALError.replay(record.file, offset: record.offset, sequence: record.sequence, error)
             }

@@ -16,6 +16,13 @@ struct SnapshotWriter {
     /// Bytes buffered before each write.
     static let chunkBytes = 1 << 20
 
+    /// Bytes written between two `fdatasync`s of the snapshot file. Why: a snapshot of
+    /// 1,000,000 tasks is 340 MB; synced only at the end, all of it is written back at
+    /// once, and the log's own `fdatasync`s (which every acknowledged write waits for)
+    /// queue behind that writeback (a desire took 128 ms at the end of such a compaction).
+    /// Syncing as it goes keeps each wait to a few megabytes' worth.
+    static let syncEveryBytes = 4 << 20
+
     /// Writes the records `produce` emits. I/O failures throw `WALError.snapshotFailed`;
     /// errors `produce` throws are rethrown as they are. Either way the temporary file is
     /// removed.
@@ -39,15 +46,20 @@ struct SnapshotWriter {
                                           maximumRecordBytes: options.maximumRecordBytes,
                                           reservingCapacity: Self.chunkBytes + (64 << 10))
         var written = 0
+        var synced = 0
         func flush() throws(WALError) {
             let chunk = encoder.take()
             do {
                 try options.faultInjection?(.writeSnapshot)
                 try chunk.withUnsafeBytes { bytes in try file.writeAll(bytes, at: written) }
+                written += chunk.count
+                if options.fsync && written - synced >= Self.syncEveryBytes {
+                    try file.synchronizeData()
+                    synced = written
+                }
             } catch {
                 throw WALError.snapshot(temporary, error)
             }
-            written += chunk.count
         }
 
         try produce { type, payload in

@@ -101,6 +101,25 @@ public final class WriteAheadLog: Sendable {
     /// dropped. Errors thrown by `replay` abort the open (`WALError.replayFailed`).
     public init(directory: String, options: Options, logger: Logger,
                 replay: (_ type: UInt8, _ payload: [UInt8]) throws -> Void) throws {
+        core = try LogCore(directory: directory, options: options, logger: logger) { record in
+            try replay(record.type, Array(record.payload))
+        }
+    }
+
+    /// A record as replayed by `init(directory:options:logger:replayBorrowed:)`.
+    public struct ReplayedRecord {
+        public let type: UInt8
+        /// The payload, borrowed from the read buffer: valid only during the call.
+        public let payload: UnsafeRawBufferPointer
+        /// While the snapshot is replayed, how many records it holds in all (so the
+        /// receiver can reserve room once); 0 for the records of segments.
+        public let snapshotRecords: Int
+    }
+
+    /// As `init(directory:options:logger:replay:)`, but each payload is lent from the read
+    /// buffer instead of copied into an array of its own (a restart replays a million).
+    public init(directory: String, options: Options, logger: Logger,
+                replayBorrowed replay: (ReplayedRecord) throws -> Void) throws {
         core = try LogCore(directory: directory, options: options, logger: logger, replay: replay)
     }
 
@@ -269,7 +288,7 @@ final class LogCore: Sendable {
     static let retainedBufferBytes = 16 << 20
 
     init(directory: String, options: WriteAheadLog.Options, logger: Logger,
-         replay: (UInt8, [UInt8]) throws -> Void) throws {
+         replay: (WriteAheadLog.ReplayedRecord) throws -> Void) throws {
         precondition(options.segmentBytes >= FileHeader.size + RecordHeader.size, "segmentBytes too small")
         precondition(options.maximumRecordBytes <= 1 << 30, "maximumRecordBytes above 1 GiB")
         self.directory = directory

