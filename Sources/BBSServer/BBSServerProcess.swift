@@ -1,6 +1,7 @@
 import BBSAPI
 import BBSLog
 import BBSMetrics
+import BBSPosix
 import BBSWAL
 import Dispatch
 import Foundation
@@ -85,7 +86,11 @@ final class BBSServerProcess: Sendable {
         if configuration.accessLogPath.isEmpty {
             accessLog = nil
         } else {
-            accessLog = try AccessLogFile(path: configuration.accessLogPath, logger: logger.session("access-log"))
+            do {
+                accessLog = try AccessLogFile(path: configuration.accessLogPath, logger: logger.session("access-log"))
+            } catch {
+                throw ConfigurationError("access_log_path: cannot open \(configuration.accessLogPath): \(error)")
+            }
         }
         let accessLogger = accessLog.map { file in
             Logger(source: "bbs-access", sink: LogSink(level: .info) { file.append($0) })
@@ -137,8 +142,25 @@ final class BBSServerProcess: Sendable {
         }
         // Operations (branch ops): errors say which listener; the health listener starts
         // after the API's, so a healthy answer means the API is up.
-        do { try http.start() } catch { throw ConfigurationError("API listener (listen_address): \(error)") }
-        do { try health?.start() } catch { throw ConfigurationError("health listener (health_address): \(error)") }
+        // TLS files that do not load, or an address that does not resolve, are
+        // configuration errors (exit 2); a port in use or refused is not (exit 1: a
+        // restart may succeed).
+        do {
+            try http.start()
+        } catch let error as TLSError {
+            throw ConfigurationError("API listener (listen_address): \(ConfigurationCheck.serverTLSKey(error)): \(error)")
+        } catch let error as AddressResolutionError {
+            throw ConfigurationError("API listener (listen_address): \(error)")
+        } catch {
+            throw StartupError("API listener (listen_address): \(error)")
+        }
+        do {
+            try health?.start()
+        } catch let error as AddressResolutionError {
+            throw ConfigurationError("health listener (health_address): \(error)")
+        } catch {
+            throw StartupError("health listener (health_address): \(error)")
+        }
         converger.resumeOwedCallbacks()
         converger.start(every: convergeInterval)
         var started = ["listen_address": "\(http.configuration.host):\(http.localPort)"]
@@ -195,6 +217,12 @@ final class BBSServerProcess: Sendable {
             exit(0)
         }
     }
+}
+
+/// A start-up failure that is not the configuration's (a port in use): exit 1.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Dispatch signal sources (the signals themselves are ignored so only the sources see

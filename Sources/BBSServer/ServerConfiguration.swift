@@ -130,9 +130,13 @@ struct ServerConfiguration: Decodable, Sendable {
         func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
             do {
                 if let present = try c.decodeIfPresent(T.self, forKey: key) { value = present }
-            } catch let error as DecodingError {
-                guard let problems else { throw error }
-                problems.add(Self.problem(error))
+            } catch {
+                // Foundation reports a number that does not fit the type (`3.5` for an
+                // integer) with its own error, which would surface keyless as "not valid
+                // JSON": every failure is turned into this key's problem here.
+                let problem = Self.problem(error, key: key.stringValue, type: T.self)
+                guard let problems else { throw ConfigurationError(problem.description) }
+                problems.add(problem)
             }
         }
         try read(.listenAddress, into: &listenAddress)
@@ -306,6 +310,32 @@ struct ServerConfiguration: Decodable, Sendable {
             return ConfigurationProblem(key: key.stringValue, text: "is missing")
         @unknown default:
             return ConfigurationProblem(key: "", text: "\(error)")
+        }
+    }
+
+    /// A decoding failure of the value of `key`, which should be a `type`. Valid JSON of
+    /// the wrong kind (`3.5` or `1e3` for an integer) is reported as such, with the key.
+    static func problem<T>(_ error: any Error, key: String, type: T.Type) -> ConfigurationProblem {
+        guard let error = error as? DecodingError else {
+            switch type {
+            case is String.Type, is Bool.Type, is Int.Type:
+                return ConfigurationProblem(key: key, text: "must be \(jsonType(type))")
+            default:
+                return ConfigurationProblem(key: key, text: "\(error)")
+            }
+        }
+        switch error {
+        case .dataCorrupted(let context):
+            switch type {
+            case is String.Type, is Bool.Type, is Int.Type:
+                return ConfigurationProblem(key: key, text: "must be \(jsonType(type))")
+            default:
+                let text = context.debugDescription
+                return ConfigurationProblem(key: key, text: text.isEmpty ? "is not valid" : text)
+            }
+        default:
+            let problem = problem(error)
+            return problem.key.isEmpty ? ConfigurationProblem(key: key, text: problem.text) : problem
         }
     }
 
