@@ -163,8 +163,8 @@ final class BBSServerProcess: Sendable {
         }
         converger.resumeOwedCallbacks()
         converger.start(every: convergeInterval)
-        var started = ["listen_address": "\(http.configuration.host):\(http.localPort)"]
-        if let health { started["health_address"] = "\(health.configuration.host):\(health.localPort)" }
+        var started = ["listen_address": http.localAddress]
+        if let health { started["health_address"] = health.localAddress }
         logger.info("started", started)
         // TLS (branch tls) begin
         if let tls = http.configuration.tls {

@@ -385,7 +385,9 @@ struct ListenAddress: Sendable, Equatable {
         guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw ConfigurationError("bad port in \(text)")
         }
-        self.host = host.isEmpty ? "0.0.0.0" : host
+        // Empty: every address of both families, as Go's ":port" (HTTPServer binds `::`
+        // dual stack, or 0.0.0.0 without IPv6).
+        self.host = host
         self.port = port
     }
 }
