@@ -26,6 +26,8 @@ final class BBSServerProcess: Sendable {
     let health: HTTPServer?
     let accessLog: AccessLogFile?
     // Operations (branch ops) end
+    /// How the descriptor limit is split (logged at start).
+    let descriptors: DescriptorBudget
     private let convergeInterval: Duration
     private let signalQueue = DispatchQueue(label: "bbs.signals")
     private let signalSources: SignalSources
@@ -99,14 +101,26 @@ final class BBSServerProcess: Sendable {
         // Operations (branch ops) end
         TaskHandlers(controller: controller, events: events, logger: logger.session("handlers")).register(on: &router)
 
-        let address = try ListenAddress(parsing: configuration.listenAddress)
+        // Descriptors: what is open now, plus what the listeners will open (an epoll set
+        // and an eventfd per lane, the listening sockets); the rest is split between a
+        // reserve for the log and outbound calls, the health listener and the API's
+        // connections.
         var httpConfiguration = HTTPServer.Configuration()
+        let lanes = httpConfiguration.queueCount
+        let budget = DescriptorBudget(limit: DescriptorBudget.raiseSoftLimit(),
+                                      inUse: DescriptorBudget.openDescriptors() + 2 * lanes + 1
+                                          + (configuration.healthAddress.isEmpty ? 0 : 3),
+                                      configured: httpConfiguration.maxConnections,
+                                      healthListener: !configuration.healthAddress.isEmpty)
+        self.descriptors = budget
+        let address = try ListenAddress(parsing: configuration.listenAddress)
         httpConfiguration.host = address.host
         httpConfiguration.port = address.port
         httpConfiguration.maxBodyBytes = configuration.maxRequestBodyBytes
         httpConfiguration.requestTimeout = configuration.requestTimeout.duration
         httpConfiguration.idleTimeout = configuration.idleTimeout.duration
         httpConfiguration.tls = configuration.tls  // TLS (branch tls)
+        httpConfiguration.maxConnections = budget.apiConnections
         http = HTTPServer(configuration: httpConfiguration, responder: router, logger: logger.session("http"))
         signalSources = SignalSources(queue: signalQueue)
 
@@ -118,10 +132,12 @@ final class BBSServerProcess: Sendable {
             var healthConfiguration = HTTPServer.Configuration()
             healthConfiguration.host = address.host
             healthConfiguration.port = address.port
-            healthConfiguration.maxConnections = 64
+            healthConfiguration.maxConnections = budget.healthConnections
             healthConfiguration.queueCount = 1
             let admin = AdminResponder(registry: metrics.registry, logSink: sink, store: store,
-                                       logger: logger.session("admin"))
+                                       logger: logger.session("admin")) { [journal] in
+                journal.failure.map { "unhealthy: writes are refused until a restart: \($0)" }
+            }
             health = HTTPServer(configuration: healthConfiguration, responder: admin, logger: logger.session("health"))
         }
         metrics.collect(store: store, journal: journal, events: events, callbacks: callbacks) { [http, health] in
@@ -166,6 +182,13 @@ final class BBSServerProcess: Sendable {
         var started = ["listen_address": http.localAddress]
         if let health { started["health_address"] = health.localAddress }
         logger.info("started", started)
+        logger.info("connection-limits", [
+            "descriptor_limit": String(descriptors.limit),
+            "descriptors_in_use": String(descriptors.inUse),
+            "descriptors_reserved": String(descriptors.reserve),
+            "max_connections": String(descriptors.apiConnections),
+            "max_health_connections": String(descriptors.healthConnections),
+        ])
         // TLS (branch tls) begin
         if let tls = http.configuration.tls {
             logger.info("tls-enabled", [

@@ -464,3 +464,35 @@ struct ConfigurationMessageTests {
         }
     }
 }
+
+@Suite("Descriptor budget")
+struct DescriptorBudgetTests {
+    @Test func aReserveAlwaysStaysBesidesTheConnections() {
+        let small = DescriptorBudget(limit: 64, inUse: 16, configured: 10_000, healthListener: true)
+        #expect(small.reserve == 24)
+        #expect(small.healthConnections == 3)
+        #expect(small.apiConnections == 21)
+        #expect(small.inUse + small.reserve + small.healthConnections + small.apiConnections <= 64)
+
+        let large = DescriptorBudget(limit: 1 << 20, inUse: 40, configured: 10_000, healthListener: true)
+        #expect(large.apiConnections == 10_000)
+        #expect(large.healthConnections == 64)
+
+        let typical = DescriptorBudget(limit: 4096, inUse: 40, configured: 10_000, healthListener: false)
+        #expect(typical.reserve == 405)
+        #expect(typical.healthConnections == 0)
+        #expect(typical.apiConnections == 4096 - 40 - 405)
+
+        let exhausted = DescriptorBudget(limit: 20, inUse: 30, configured: 10_000, healthListener: false)
+        #expect(exhausted.apiConnections == 1)
+    }
+
+    @Test func theSoftLimitIsRaisedToTheHardLimit() {
+        let limit = DescriptorBudget.raiseSoftLimit()
+        var limits = rlimit()
+        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0)
+        #expect(limits.rlim_cur == limits.rlim_max || limits.rlim_max == rlim_t.max)
+        #expect(limit == Int(clamping: limits.rlim_cur))
+        #expect(DescriptorBudget.openDescriptors() > 2)
+    }
+}
