@@ -17,7 +17,7 @@ import TaskCore
 /// | `POST /log-level`      | body `debug`, `info`, `warn`, `error` or `fatal` (or `d`/`0`, ...), as the reference's debugserver: 200 `/log-level was invoked with Level: <level>`; 400 with the reason otherwise |
 /// | `GET /log-level`       | the current level (our extension) |
 /// | `GET /backup`          | a consistent copy of the store as a WAL snapshot file (see `TaskStoreBackup`), streamed |
-/// | anything else          | `200` with an empty body: the health check (the reference answers every request so) |
+/// | anything else          | the health check: `200` with an empty body (the reference answers every request so); `503` with the reason once `unhealthy` reports one (the write-ahead log failed: writes are refused until a restart) |
 public struct AdminResponder: HTTPResponder {
     public static let metricsPath = "/metrics"
     public static let logLevelPath = "/log-level"
@@ -30,9 +30,13 @@ public struct AdminResponder: HTTPResponder {
     private let backupQueue = DispatchQueue(label: "bbs.admin.backup", qos: .utility)
     /// A backup stream pauses while more than this is queued for a slow reader.
     private let backupHighWaterBytes: Int
+    /// Why the server cannot serve writes, or nil when it can: the health check answers
+    /// 503 with it.
+    private let unhealthy: @Sendable () -> String?
 
     public init(registry: MetricsRegistry, logSink: LogSink, store: TaskStore, logger: Logger,
-                backupHighWaterBytes: Int = 8 << 20) {
+                backupHighWaterBytes: Int = 8 << 20, unhealthy: @escaping @Sendable () -> String? = { nil }) {
+        self.unhealthy = unhealthy
         self.registry = registry
         self.logSink = logSink
         self.store = store
@@ -56,7 +60,11 @@ public struct AdminResponder: HTTPResponder {
         case (Self.logLevelPath, _):
             completion(changeLogLevel(request))
         default:
-            completion(HTTPResponse(status: 200))
+            if let reason = unhealthy() {
+                completion(Self.text(503, reason + "\n"))
+            } else {
+                completion(HTTPResponse(status: 200))
+            }
         }
     }
 

@@ -204,7 +204,8 @@ public struct TaskHandlers: Sendable {
     ) {
         guard let message = exchange.decodeValid(Request.self, answering: TaskLifecycleResponse.self) else { return }
         let (guid, command) = command(message)
-        controller.apply(command, guid: guid) { result in
+        let requestID = exchange.request.headers["X-Vcap-Request-Id"] ?? ""
+        controller.apply(command, guid: guid, requestID: requestID) { result in
             exchange.outcome(TaskLifecycleResponse.self, result.failureValue)
         }
     }

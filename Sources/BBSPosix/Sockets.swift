@@ -145,11 +145,17 @@ public struct SocketDescriptor: Hashable, Sendable {
     }
 
     /// A listening socket bound to `address`, with SO_REUSEADDR so a restarted server can
-    /// bind while old connections sit in TIME_WAIT.
-    public static func listen(on address: SocketAddress, backlog: Int32) throws(SystemCallError) -> SocketDescriptor {
+    /// bind while old connections sit in TIME_WAIT. `v6Only` sets IPV6_V6ONLY on an IPv6
+    /// socket before binding (false: `::` also accepts IPv4, dual stack); nil leaves the
+    /// system default.
+    public static func listen(on address: SocketAddress, backlog: Int32,
+                              v6Only: Bool? = nil) throws(SystemCallError) -> SocketDescriptor {
         let descriptor = try makeStream(family: address.family)
         do {
             try descriptor.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+            if let v6Only, address.family == AF_INET6 {
+                try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: v6Only ? 1 : 0)
+            }
             _ = try address.withSocketAddress { pointer, length throws(SystemCallError) in
                 try systemCall("bind") { bind(descriptor.rawValue, pointer, length) }
             }

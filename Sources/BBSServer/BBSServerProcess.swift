@@ -1,6 +1,7 @@
 import BBSAPI
 import BBSLog
 import BBSMetrics
+import BBSPosix
 import BBSWAL
 import Dispatch
 import Foundation
@@ -25,6 +26,8 @@ final class BBSServerProcess: Sendable {
     let health: HTTPServer?
     let accessLog: AccessLogFile?
     // Operations (branch ops) end
+    /// How the descriptor limit is split (logged at start).
+    let descriptors: DescriptorBudget
     private let convergeInterval: Duration
     private let signalQueue = DispatchQueue(label: "bbs.signals")
     private let signalSources: SignalSources
@@ -91,7 +94,11 @@ final class BBSServerProcess: Sendable {
         if configuration.accessLogPath.isEmpty {
             accessLog = nil
         } else {
-            accessLog = try AccessLogFile(path: configuration.accessLogPath, logger: logger.session("access-log"))
+            do {
+                accessLog = try AccessLogFile(path: configuration.accessLogPath, logger: logger.session("access-log"))
+            } catch {
+                throw ConfigurationError("access_log_path: cannot open \(configuration.accessLogPath): \(error)")
+            }
         }
         let accessLogger = accessLog.map { file in
             Logger(source: "bbs-access", sink: LogSink(level: .info) { file.append($0) })
@@ -100,14 +107,26 @@ final class BBSServerProcess: Sendable {
         // Operations (branch ops) end
         TaskHandlers(controller: controller, events: events, logger: logger.session("handlers")).register(on: &router)
 
-        let address = try ListenAddress(parsing: configuration.listenAddress)
+        // Descriptors: what is open now, plus what the listeners will open (an epoll set
+        // and an eventfd per lane, the listening sockets); the rest is split between a
+        // reserve for the log and outbound calls, the health listener and the API's
+        // connections.
         var httpConfiguration = HTTPServer.Configuration()
+        let lanes = httpConfiguration.queueCount
+        let budget = DescriptorBudget(limit: DescriptorBudget.raiseSoftLimit(),
+                                      inUse: DescriptorBudget.openDescriptors() + 2 * lanes + 1
+                                          + (configuration.healthAddress.isEmpty ? 0 : 3),
+                                      configured: httpConfiguration.maxConnections,
+                                      healthListener: !configuration.healthAddress.isEmpty)
+        self.descriptors = budget
+        let address = try ListenAddress(parsing: configuration.listenAddress)
         httpConfiguration.host = address.host
         httpConfiguration.port = address.port
         httpConfiguration.maxBodyBytes = configuration.maxRequestBodyBytes
         httpConfiguration.requestTimeout = configuration.requestTimeout.duration
         httpConfiguration.idleTimeout = configuration.idleTimeout.duration
         httpConfiguration.tls = configuration.tls  // TLS (branch tls)
+        httpConfiguration.maxConnections = budget.apiConnections
         http = HTTPServer(configuration: httpConfiguration, responder: router, logger: logger.session("http"))
         signalSources = SignalSources(queue: signalQueue)
 
@@ -119,10 +138,12 @@ final class BBSServerProcess: Sendable {
             var healthConfiguration = HTTPServer.Configuration()
             healthConfiguration.host = address.host
             healthConfiguration.port = address.port
-            healthConfiguration.maxConnections = 64
+            healthConfiguration.maxConnections = budget.healthConnections
             healthConfiguration.queueCount = 1
             let admin = AdminResponder(registry: metrics.registry, logSink: sink, store: store,
-                                       logger: logger.session("admin"))
+                                       logger: logger.session("admin")) { [journal] in
+                journal.failure.map { "unhealthy: writes are refused until a restart: \($0)" }
+            }
             health = HTTPServer(configuration: healthConfiguration, responder: admin, logger: logger.session("health"))
         }
         metrics.collect(store: store, journal: journal, events: events, callbacks: callbacks) { [http, health] in
@@ -143,13 +164,37 @@ final class BBSServerProcess: Sendable {
         }
         // Operations (branch ops): errors say which listener; the health listener starts
         // after the API's, so a healthy answer means the API is up.
-        do { try http.start() } catch { throw ConfigurationError("API listener (listen_address): \(error)") }
-        do { try health?.start() } catch { throw ConfigurationError("health listener (health_address): \(error)") }
+        // TLS files that do not load, or an address that does not resolve, are
+        // configuration errors (exit 2); a port in use or refused is not (exit 1: a
+        // restart may succeed).
+        do {
+            try http.start()
+        } catch let error as TLSError {
+            throw ConfigurationError("API listener (listen_address): \(ConfigurationCheck.serverTLSKey(error)): \(error)")
+        } catch let error as AddressResolutionError {
+            throw ConfigurationError("API listener (listen_address): \(error)")
+        } catch {
+            throw StartupError("API listener (listen_address): \(error)")
+        }
+        do {
+            try health?.start()
+        } catch let error as AddressResolutionError {
+            throw ConfigurationError("health listener (health_address): \(error)")
+        } catch {
+            throw StartupError("health listener (health_address): \(error)")
+        }
         converger.resumeOwedCallbacks()
         converger.start(every: convergeInterval)
-        var started = ["listen_address": "\(http.configuration.host):\(http.localPort)"]
-        if let health { started["health_address"] = "\(health.configuration.host):\(health.localPort)" }
+        var started = ["listen_address": http.localAddress]
+        if let health { started["health_address"] = health.localAddress }
         logger.info("started", started)
+        logger.info("connection-limits", [
+            "descriptor_limit": String(descriptors.limit),
+            "descriptors_in_use": String(descriptors.inUse),
+            "descriptors_reserved": String(descriptors.reserve),
+            "max_connections": String(descriptors.apiConnections),
+            "max_health_connections": String(descriptors.healthConnections),
+        ])
         // TLS (branch tls) begin
         if let tls = http.configuration.tls {
             logger.info("tls-enabled", [
@@ -201,6 +246,12 @@ final class BBSServerProcess: Sendable {
             exit(0)
         }
     }
+}
+
+/// A start-up failure that is not the configuration's (a port in use): exit 1.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Dispatch signal sources (the signals themselves are ignored so only the sources see

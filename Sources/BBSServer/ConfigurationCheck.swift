@@ -1,5 +1,6 @@
 import BBSWAL
 import Foundation
+import HTTPServer
 
 /// `bbs-server --check-config`: everything that would stop the server from starting on
 /// this configuration, found without starting it. Every problem is listed (not just the
@@ -10,7 +11,13 @@ import Foundation
 /// * `listen_address` and `health_address` are `host:port` and not the same;
 /// * `data_dir` exists as a writable directory or can be created;
 /// * `access_log_path` can be appended to or created;
-/// * the TLS files named by `cert_file`, `key_file`, `ca_file` can be read.
+/// * the TLS files named by `cert_file`, `key_file`, `ca_file` can be read, and with
+///   `require_ssl` the listener's TLS context loads from them as it will at start (key
+///   matches certificate, `ca_file` holds certificates);
+/// * each outbound client's TLS context loads.
+///
+/// Problems make it exit 2, the status a configuration failure at start exits with (the
+/// systemd unit's `RestartPreventExitStatus`).
 ///
 /// Notes (not problems) name keys the server ignores, which is how a misspelt key shows
 /// up, and say when a server is running on the data directory.
@@ -68,6 +75,16 @@ struct ConfigurationCheck {
             guard let path = object[key] as? String, !path.isEmpty else { continue }
             report.problems += readableFileProblems(path, key: key)
         }
+        // The listener's TLS context is built as the server builds it at start: a key that
+        // does not match the certificate, a cert_file holding no certificate, a ca_file
+        // holding none, each reported with its key.
+        if let tls = configuration.tls, Set(report.problems.map(\.key)).isDisjoint(with: serverTLSKeys) {
+            do {
+                try tls.validate()
+            } catch {
+                report.problems.append(ConfigurationProblem(key: serverTLSKey(error), text: error.description))
+            }
+        }
         // Each outbound client is built as the server would build it: a certificate that
         // does not match its key, or a CA file with no certificate, is reported here.
         let reported = Set(report.problems.map(\.key))
@@ -75,7 +92,7 @@ struct ConfigurationCheck {
                             (["auctioneer_ca_cert", "auctioneer_client_cert", "auctioneer_client_key"],
                              configuration.auctioneerTLS),
                             (["rep_ca_cert", "rep_client_cert", "rep_client_key"], configuration.repTLS)]
-        where reported.isDisjoint(with: keys) {
+        where reported.isDisjoint(with: keys) && reported.isDisjoint(with: serverTLSKeys.intersection(keys)) {
             do {
                 try tls.validate()
             } catch {
@@ -92,6 +109,19 @@ struct ConfigurationCheck {
             report.notes.append("a server is running on data_dir \(configuration.dataDir) (its log is locked)")
         }
         return report
+    }
+
+    /// The keys of the listener's TLS files.
+    static let serverTLSKeys: Set<String> = ["cert_file", "key_file", "ca_file"]
+
+    /// The key whose file a server TLS error concerns.
+    static func serverTLSKey(_ error: TLSError) -> String {
+        switch error {
+        case .certificate: return "cert_file"
+        case .privateKey: return "key_file"
+        case .trustedCertificates: return "ca_file"
+        default: return "cert_file/key_file/ca_file"
+        }
     }
 
     /// `path` is a writable directory, or the nearest existing ancestor is one (so it can

@@ -130,9 +130,13 @@ struct ServerConfiguration: Decodable, Sendable {
         func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
             do {
                 if let present = try c.decodeIfPresent(T.self, forKey: key) { value = present }
-            } catch let error as DecodingError {
-                guard let problems else { throw error }
-                problems.add(Self.problem(error))
+            } catch {
+                // Foundation reports a number that does not fit the type (`3.5` for an
+                // integer) with its own error, which would surface keyless as "not valid
+                // JSON": every failure is turned into this key's problem here.
+                let problem = Self.problem(error, key: key.stringValue, type: T.self)
+                guard let problems else { throw ConfigurationError(problem.description) }
+                problems.add(problem)
             }
         }
         try read(.listenAddress, into: &listenAddress)
@@ -309,6 +313,32 @@ struct ServerConfiguration: Decodable, Sendable {
         }
     }
 
+    /// A decoding failure of the value of `key`, which should be a `type`. Valid JSON of
+    /// the wrong kind (`3.5` or `1e3` for an integer) is reported as such, with the key.
+    static func problem<T>(_ error: any Error, key: String, type: T.Type) -> ConfigurationProblem {
+        guard let error = error as? DecodingError else {
+            switch type {
+            case is String.Type, is Bool.Type, is Int.Type:
+                return ConfigurationProblem(key: key, text: "must be \(jsonType(type))")
+            default:
+                return ConfigurationProblem(key: key, text: "\(error)")
+            }
+        }
+        switch error {
+        case .dataCorrupted(let context):
+            switch type {
+            case is String.Type, is Bool.Type, is Int.Type:
+                return ConfigurationProblem(key: key, text: "must be \(jsonType(type))")
+            default:
+                let text = context.debugDescription
+                return ConfigurationProblem(key: key, text: text.isEmpty ? "is not valid" : text)
+            }
+        default:
+            let problem = problem(error)
+            return problem.key.isEmpty ? ConfigurationProblem(key: key, text: problem.text) : problem
+        }
+    }
+
     private static func key(_ context: DecodingError.Context) -> String {
         context.codingPath.map(\.stringValue).joined(separator: ".")
     }
@@ -355,7 +385,9 @@ struct ListenAddress: Sendable, Equatable {
         guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw ConfigurationError("bad port in \(text)")
         }
-        self.host = host.isEmpty ? "0.0.0.0" : host
+        // Empty: every address of both families, as Go's ":port" (HTTPServer binds `::`
+        // dual stack, or 0.0.0.0 without IPv6).
+        self.host = host
         self.port = port
     }
 }

@@ -50,7 +50,9 @@ case .help:
     exit(0)
 case .checkConfig(let path):
     let report = ConfigurationCheck.check(path: path)
-    finish((ConfigurationCheck.render(report, path: path), report.isValid ? 0 : 1))
+    // 2, as a configuration the server refuses at start: the systemd unit's
+    // ExecStartPre check then stops restarts just as the server's own exit would.
+    finish((ConfigurationCheck.render(report, path: path), report.isValid ? 0 : 2))
 case .inspect(let target):
     finish(OperatorCommands.inspect(dataDir: dataDirectory(target)))
 case .restore(let backup, let target):
@@ -70,6 +72,10 @@ let server: BBSServerProcess
 do {
     server = try BBSServerProcess(configuration: configuration)
     try server.start()
+} catch let error as ConfigurationError {
+    // A configuration the server cannot run with (TLS files, access log path, ...):
+    // exit 2, like a config file that does not load; restarting will not fix it.
+    fail("\(error)", status: 2)
 } catch {
     fail("\(error)", status: 1)
 }

@@ -27,7 +27,9 @@ public final class HTTPServer: @unchecked Sendable {
     // rest is immutable after `init`.
 
     public struct Configuration: Sendable {
-        /// A numeric IPv4/IPv6 address or a host name; `0.0.0.0` or `::` for all.
+        /// A numeric IPv4/IPv6 address or a host name; `0.0.0.0` or `::` for all; empty
+        /// for every address of both families (Go's `:port`): `::` with IPV6_V6ONLY off,
+        /// or `0.0.0.0` where IPv6 is unavailable.
         public var host = "127.0.0.1"
         /// 0 picks a free port (see `localPort`).
         public var port = 0
@@ -117,6 +119,7 @@ public final class HTTPServer: @unchecked Sendable {
         var stopping = false
         var listenerClosed = false
         var localPort = 0
+        var localAddress = ""
         var shutdownCompletions: [@Sendable () -> Void] = []
     }
 
@@ -163,6 +166,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// The bound port (the chosen one when `port` is 0); 0 before `start`.
     public var localPort: Int { registry.withLock { $0.localPort } }
+    /// The bound address, `host:port` or `[v6]:port` (`[::]:port` for dual stack); "" before `start`.
+    public var localAddress: String { registry.withLock { $0.localAddress } }
 
     // Operations (branch ops) begin
     /// Connections accepted and not yet closed (metrics).
@@ -180,8 +185,7 @@ public final class HTTPServer: @unchecked Sendable {
             return registry.started
         }
         precondition(!alreadyStarted, "HTTPServer.start called twice")
-        let addresses = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
-        let listener = try SocketDescriptor.listen(on: addresses[0], backlog: Int32(clamping: configuration.backlog))
+        let listener = try bindListener()
         let bound: SocketAddress
         do {
             bound = try listener.localAddress()
@@ -189,7 +193,10 @@ public final class HTTPServer: @unchecked Sendable {
             listener.close()
             throw error
         }
-        registry.withLock { $0.localPort = bound.port }
+        registry.withLock {
+            $0.localPort = bound.port
+            $0.localAddress = bound.description
+        }
         acceptQueue.sync {
             self.listener = listener
             let source = DispatchSource.makeReadSource(fileDescriptor: listener.rawValue, queue: acceptQueue)
@@ -200,6 +207,24 @@ public final class HTTPServer: @unchecked Sendable {
             source.resume()
         }
         logger.info("listening", ["address": bound.description])
+    }
+
+    /// The listening socket for `configuration.host`; an empty host is dual stack.
+    private func bindListener() throws -> SocketDescriptor {
+        let backlog = Int32(clamping: configuration.backlog)
+        guard configuration.host.isEmpty else {
+            let addresses = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
+            return try SocketDescriptor.listen(on: addresses[0], backlog: backlog)
+        }
+        do {
+            let any6 = try SocketAddress.resolve(host: "::", port: configuration.port)
+            return try SocketDescriptor.listen(on: any6[0], backlog: backlog, v6Only: false)
+        } catch {
+            // No IPv6 on this host (disabled, or no such address family): IPv4 only.
+            logger.info("ipv6-unavailable", ["error": "\(error)", "fallback": "0.0.0.0"])
+            let any4 = try SocketAddress.resolve(host: "0.0.0.0", port: configuration.port)
+            return try SocketDescriptor.listen(on: any4[0], backlog: backlog)
+        }
     }
 
     /// Stops accepting, lets connections finish the requests they have started (idle

@@ -9,8 +9,10 @@ public protocol TaskAuctioneer: Sendable {
 }
 
 /// Tells a cell that one of its tasks was cancelled (lifecycle.md §6). Fire and forget.
+/// `requestID` is the cancel request's `X-Vcap-Request-Id` ("" when it had none), which
+/// the reference forwards to the rep (wire.md §10).
 public protocol CellCancelNotifier: Sendable {
-    func notifyCancelled(taskGuid: String, cellId: String)
+    func notifyCancelled(taskGuid: String, cellId: String, requestID: String)
 }
 
 /// Applies task commands through the store and, once a change is durable, starts what
@@ -34,17 +36,19 @@ public struct TaskController: Sendable {
 
     /// Applies `command` to `guid`; `completion` gets the store's answer (after the change
     /// is durable). Side effects are started before the answer and never delay it.
-    public func apply(_ command: TaskCommand, guid: String,
+    /// `requestID` is the request's `X-Vcap-Request-Id`, passed on to the rep on cancel.
+    public func apply(_ command: TaskCommand, guid: String, requestID: String = "",
                       completion: @escaping @Sendable (Result<TaskTransition, BBSError>) -> Void) {
         store.apply(command, guid: guid) { [auctioneer, callbacks, cells] result in
             if case .success(let transition) = result {
-                Self.followUp(command, transition, auctioneer: auctioneer, callbacks: callbacks, cells: cells)
+                Self.followUp(command, transition, requestID: requestID,
+                              auctioneer: auctioneer, callbacks: callbacks, cells: cells)
             }
             completion(result)
         }
     }
 
-    private static func followUp(_ command: TaskCommand, _ transition: TaskTransition,
+    private static func followUp(_ command: TaskCommand, _ transition: TaskTransition, requestID: String,
                                  auctioneer: (any TaskAuctioneer)?, callbacks: CompletionCallbackWorkers?,
                                  cells: (any CellCancelNotifier)?) {
         switch (command, transition) {
@@ -56,7 +60,7 @@ public struct TaskController: Sendable {
                 callbacks?.submit(guid: after.guid)
             }
             if case .cancel = command, before.state == .running, !before.cellId.isEmpty {
-                cells?.notifyCancelled(taskGuid: before.guid, cellId: before.cellId)
+                cells?.notifyCancelled(taskGuid: before.guid, cellId: before.cellId, requestID: requestID)
             }
         default:
             break

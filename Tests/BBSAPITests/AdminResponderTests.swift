@@ -27,6 +27,16 @@ struct AdminResponderTests {
         }
     }
 
+    @Test func theHealthCheckIs503WithTheReasonOnceWritesAreRefused() async {
+        let admin = AdminResponder(registry: MetricsRegistry(), logSink: LogSink(level: .info) { _ in },
+                                   store: makeStore(), logger: .discarding) { "unhealthy: the write-ahead log failed" }
+        let response = await admin.answer(HTTPRequest(method: "GET", path: "/"))
+        #expect(response.status == 503)
+        #expect(response.bodyText == "unhealthy: the write-ahead log failed\n")
+        // Metrics are still served, so the cause can be read.
+        #expect(await admin.answer(HTTPRequest(method: "GET", path: "/metrics")).status == 200)
+    }
+
     @Test func metricsAreTheRegistrysExposition() async {
         let registry = MetricsRegistry()
         registry.counter("bbs_example_total", help: "An example.").increment(by: 5)

@@ -384,3 +384,115 @@ struct OutboundTLSConfigurationCheckTests {
         }
     }
 }
+
+@Suite("--check-config: the listener's TLS, loaded as the server loads it")
+struct ServerTLSConfigurationCheckTests {
+    private func report(_ root: String, cert: String, key: String, ca: String) -> ConfigurationCheck.Report {
+        check("""
+            {"data_dir": "\(root)/data", "require_ssl": true,
+             "cert_file": "\(cert)", "key_file": "\(key)", "ca_file": "\(ca)"}
+            """)
+    }
+
+    @Test func theShippedCertificatesAreValid() throws {
+        try withDirectory { root in
+            try makeCertificates(in: root)
+            #expect(report(root, cert: "\(root)/server.pem", key: "\(root)/server.key", ca: "\(root)/ca.pem").problems == [])
+        }
+    }
+
+    @Test func aKeyOfAnotherCertificateIsAKeyFileProblem() throws {
+        try withDirectory { root in
+            try makeCertificates(in: root)
+            let problems = report(root, cert: "\(root)/server.pem", key: "\(root)/client.key", ca: "\(root)/ca.pem").problems
+            #expect(problems.map(\.key) == ["key_file"], "\(problems)")
+        }
+    }
+
+    @Test func aCAFileWithoutCertificatesIsACAFileProblem() throws {
+        try withDirectory { root in
+            try makeCertificates(in: root)
+            try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: "\(root)/garbage.pem"))
+            let problems = report(root, cert: "\(root)/server.pem", key: "\(root)/server.key", ca: "\(root)/garbage.pem").problems
+            #expect(problems.map(\.key) == ["ca_file"], "\(problems)")
+        }
+    }
+
+    @Test func aKeyAsTheCertificateIsACertFileProblem() throws {
+        try withDirectory { root in
+            try makeCertificates(in: root)
+            let problems = report(root, cert: "\(root)/server.key", key: "\(root)/server.key", ca: "\(root)/ca.pem").problems
+            #expect(problems.map(\.key) == ["cert_file"], "\(problems)")
+        }
+    }
+}
+
+@Suite("Configuration messages name the key")
+struct ConfigurationMessageTests {
+    @Test func aFractionForAnIntegerIsNotCalledInvalidJSON() throws {
+        try withDirectory { root in
+            let report = check(#"{"data_dir": "\#(root)/data", "max_task_retries": 3.5, "task_callback_workers": "many"}"#)
+            #expect(report.problems.contains(ConfigurationProblem(key: "max_task_retries", text: "must be an integer")),
+                    "\(report.problems)")
+            #expect(report.problems.contains(ConfigurationProblem(key: "task_callback_workers", text: "must be an integer")))
+            let path = root + "/config.json"
+            try Data(#"{"data_dir": "\#(root)/data", "max_task_retries": 3.5}"#.utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(path: path) }
+            do {
+                _ = try ServerConfiguration.load(path: path)
+            } catch {
+                #expect("\(error)" == "\(path): max_task_retries: must be an integer")
+            }
+        }
+    }
+
+    @Test func anAccessLogThatCannotBeOpenedNamesTheKeyAndPath() throws {
+        try withDirectory { root in
+            var configuration = ServerConfiguration()
+            configuration.dataDir = root + "/data"
+            configuration.listenAddress = "127.0.0.1:0"
+            // A regular file where the log's directory should be: no open can succeed.
+            try Data().write(to: URL(fileURLWithPath: root + "/not-a-directory"))
+            configuration.accessLogPath = root + "/not-a-directory/access.log"
+            do {
+                _ = try BBSServerProcess(configuration: configuration)
+                Issue.record("the server was built with an access log it cannot open")
+            } catch let error as ConfigurationError {
+                #expect(error.description.hasPrefix("access_log_path: cannot open \(root)/not-a-directory/access.log"),
+                        "\(error)")
+            }
+        }
+    }
+}
+
+@Suite("Descriptor budget")
+struct DescriptorBudgetTests {
+    @Test func aReserveAlwaysStaysBesidesTheConnections() {
+        let small = DescriptorBudget(limit: 64, inUse: 16, configured: 10_000, healthListener: true)
+        #expect(small.reserve == 24)
+        #expect(small.healthConnections == 3)
+        #expect(small.apiConnections == 21)
+        #expect(small.inUse + small.reserve + small.healthConnections + small.apiConnections <= 64)
+
+        let large = DescriptorBudget(limit: 1 << 20, inUse: 40, configured: 10_000, healthListener: true)
+        #expect(large.apiConnections == 10_000)
+        #expect(large.healthConnections == 64)
+
+        let typical = DescriptorBudget(limit: 4096, inUse: 40, configured: 10_000, healthListener: false)
+        #expect(typical.reserve == 405)
+        #expect(typical.healthConnections == 0)
+        #expect(typical.apiConnections == 4096 - 40 - 405)
+
+        let exhausted = DescriptorBudget(limit: 20, inUse: 30, configured: 10_000, healthListener: false)
+        #expect(exhausted.apiConnections == 1)
+    }
+
+    @Test func theSoftLimitIsRaisedToTheHardLimit() {
+        let limit = DescriptorBudget.raiseSoftLimit()
+        var limits = rlimit()
+        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0)
+        #expect(limits.rlim_cur == limits.rlim_max || limits.rlim_max == rlim_t.max)
+        #expect(limit == Int(clamping: limits.rlim_cur))
+        #expect(DescriptorBudget.openDescriptors() > 2)
+    }
+}

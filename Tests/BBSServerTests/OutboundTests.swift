@@ -1,4 +1,5 @@
 import BBSLog
+import Foundation
 import HTTPServer
 import Testing
 @testable import BBSServer
@@ -40,5 +41,51 @@ import Testing
         configuration.keyFile = "server.key"
         #expect(configuration.callbackTLS == TLSClientConfiguration(
             certificateChainFile: "server.pem", privateKeyFile: "server.key"))
+    }
+}
+
+// Cancelling a Running task tells its rep, forwarding the cancel request's
+// X-Vcap-Request-Id when it had one (lifecycle.md §6, wire.md §10).
+
+final class RecordingRep: HTTPResponder, @unchecked Sendable {
+    // Unchecked: `requests` is only touched under `lock`.
+    private let lock = NSLock()
+    private var requests: [HTTPRequest] = []
+    func respond(to request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
+        lock.withLock { requests.append(request) }
+        completion(HTTPResponse(status: 202))
+    }
+    var received: [HTTPRequest] { lock.withLock { requests } }
+}
+
+@Suite struct CellCancelNotificationTests {
+    @Test func theRequestIDGoesToTheRepWhenThereIsOne() async throws {
+        let rep = RecordingRep()
+        var configuration = HTTPServer.Configuration()
+        configuration.queueCount = 1
+        let server = HTTPServer(configuration: configuration, responder: rep, logger: .discarding)
+        try server.start()
+        defer { server.shutdown(timeout: .seconds(1)) {} }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cells-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("cells.json").path
+        try Data(#"{"cells": [{"cell_id": "cell-1", "rep_url": "http://127.0.0.1:\#(server.localPort)/"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let http = try HTTPClient(configuration: HTTPClient.Configuration(timeout: .seconds(5)))
+        let cells = CellRegistryFile(path: path, http: http, requiresTLS: false, logger: .discarding)
+
+        cells.notifyCancelled(taskGuid: "with-id", cellId: "cell-1", requestID: "3f2a6c1e-1111-2222-3333-444455556666")
+        cells.notifyCancelled(taskGuid: "without-id", cellId: "cell-1", requestID: "")
+        for _ in 0..<100 where rep.received.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
+
+        let received = rep.received
+        #expect(received.count == 2)
+        let withID = received.first { $0.path == "/v1/tasks/with-id/cancel" }
+        #expect(withID?.method == "POST")
+        #expect(withID?.headers["X-Vcap-Request-Id"] == "3f2a6c1e-1111-2222-3333-444455556666")
+        let withoutID = received.first { $0.path == "/v1/tasks/without-id/cancel" }
+        #expect(withoutID != nil)
+        #expect(withoutID?.headers["X-Vcap-Request-Id"] == nil)
     }
 }

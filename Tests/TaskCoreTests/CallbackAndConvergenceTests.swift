@@ -267,3 +267,38 @@ struct TaskConvergerTests {
         #expect(gone == nil)
     }
 }
+
+final class RecordingCancelNotifier: CellCancelNotifier {
+    private let calls = Mutex<[(guid: String, cellId: String, requestID: String)]>([])
+    func notifyCancelled(taskGuid: String, cellId: String, requestID: String) {
+        calls.withLock { $0.append((taskGuid, cellId, requestID)) }
+    }
+    var notified: [(guid: String, cellId: String, requestID: String)] { calls.withLock { $0 } }
+}
+
+@Suite("Cancel notifies the cell (lifecycle.md §6)")
+struct CancelNotificationTests {
+    @Test func theCancelRequestIDReachesTheNotifier() async {
+        let store = TaskStore(recovered: TaskStoreRecovery(), journal: InMemoryJournal(),
+                              machine: TaskStateMachine(maxTaskRetries: 3), clock: ManualClock().function,
+                              logger: .discarding)
+        let cells = RecordingCancelNotifier()
+        let controller = TaskController(store: store, cells: cells)
+        func apply(_ command: TaskCommand, _ guid: String, requestID: String = "") async {
+            _ = await withCheckedContinuation { c in
+                controller.apply(command, guid: guid, requestID: requestID) { c.resume(returning: $0) }
+            }
+        }
+        for guid in ["with-id", "without-id"] {
+            await apply(.desire(domain: "d", definition: StoredDefinition(bytes: definitionBytes(), completionCallbackURL: "")), guid)
+            await apply(.start(cellId: "cell-1"), guid)
+        }
+        await apply(.cancel, "with-id", requestID: "3f2a6c1e-1111-2222-3333-444455556666")
+        await apply(.cancel, "without-id")
+        let notified = cells.notified
+        #expect(notified.count == 2)
+        #expect(notified.first { $0.guid == "with-id" }?.requestID == "3f2a6c1e-1111-2222-3333-444455556666")
+        #expect(notified.first { $0.guid == "with-id" }?.cellId == "cell-1")
+        #expect(notified.first { $0.guid == "without-id" }?.requestID == "")
+    }
+}

@@ -47,8 +47,9 @@ struct CellRegistryFile: CellRegistry, CellCancelNotifier {
 
     /// `POST <rep_url>/v1/tasks/<guid>/cancel`, no body, expecting 202; every failure is
     /// logged and otherwise ignored (the rep converges on its own). With `rep_require_tls`
-    /// only an `https` rep_url is called (lifecycle.md §6).
-    func notifyCancelled(taskGuid: String, cellId: String) {
+    /// only an `https` rep_url is called (lifecycle.md §6). A non-empty `requestID` goes
+    /// along as `X-Vcap-Request-Id`, as the reference's rep client sends it (wire.md §10).
+    func notifyCancelled(taskGuid: String, cellId: String, requestID: String) {
         let cell: Cell?
         do {
             cell = try Self.read(path).first { $0.cellId == cellId }
@@ -68,7 +69,9 @@ struct CellRegistryFile: CellRegistry, CellCancelNotifier {
         var url = repURL
         if let fragment = url.firstIndex(of: "#") { url = String(url[..<fragment]) }
         while url.hasSuffix("/") { url.removeLast() }
-        http.post(url + "/v1/tasks/\(taskGuid)/cancel", body: []) { [logger] result in
+        var headers = HTTPHeaders()
+        if !requestID.isEmpty { headers.add("X-Vcap-Request-Id", requestID) }
+        http.post(url + "/v1/tasks/\(taskGuid)/cancel", body: [], headers: headers) { [logger] result in
             switch result {
             case .success(202):
                 logger.debug("notified-cell-of-cancel", ["cell_id": cellId, "task_guid": taskGuid])

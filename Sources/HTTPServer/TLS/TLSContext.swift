@@ -23,6 +23,12 @@ public struct TLSConfiguration: Sendable, Equatable {
         self.privateKeyFile = privateKeyFile
         self.clientCAFile = clientCAFile
     }
+
+    /// Reads the files and builds the context exactly as `HTTPServer.start` does, so a
+    /// configuration check reports what the server would refuse.
+    public func validate() throws(TLSError) {
+        _ = try TLSContext(server: self, alpnProtocols: HTTPServer.alpnProtocols)
+    }
 }
 
 /// How an outbound client verifies servers and, optionally, proves who it is.
