@@ -48,10 +48,20 @@ struct RPCExchange: Sendable {
     }
 
     /// `application/json`, parameters (`; charset=utf-8`) allowed, case-insensitive.
-    private static func isJSON(mediaType: String?) -> Bool {
+    /// Compared byte by byte: it runs on every request, and Foundation's trimming and
+    /// lowercasing were 3–5% of a desire's CPU in a profile.
+    static func isJSON(mediaType: String?) -> Bool {
         guard let mediaType else { return false }
-        let type = mediaType.split(separator: ";", maxSplits: 1).first ?? ""
-        return type.trimmingCharacters(in: .whitespaces).lowercased() == jsonContentType
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var type = mediaType.utf8.prefix { $0 != UInt8(ascii: ";") }[...]
+        while let first = type.first, isSpace(first) { type.removeFirst() }
+        while let last = type.last, isSpace(last) { type.removeLast() }
+        let expected = jsonContentType.utf8
+        guard type.count == expected.count else { return false }
+        // ASCII case folding; the expected type is lowercase.
+        return zip(type, expected).allSatisfy { byte, want in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == want
+        }
     }
 
     /// Decodes the body as `Request`, or answers `Response` carrying the reference's
