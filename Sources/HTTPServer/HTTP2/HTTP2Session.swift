@@ -101,6 +101,10 @@ final class HTTP2Session {
     private var events: [Event] = []
     private var resetBudget: StreamResetBudget
     private(set) var failure: Failure?
+    /// Response body bytes submitted (or written to a streamed response) and not yet
+    /// framed into the output: what the peer's flow-control windows, or our framing
+    /// budget, hold back.
+    private(set) var unsentResponseBytes = 0
     /// GOAWAY(ENHANCE_YOUR_CALM) has been submitted.
     private(set) var calmedDown = false
     /// The last stream named by our graceful GOAWAY: streams above it are refused when it
@@ -316,6 +320,7 @@ final class HTTP2Session {
         case .bytes(let bytes):
             contentLength = bytes.count
             stream.responseBytes = bytes
+            unsentResponseBytes += bytes.count
             hasData = true
         case .stream(let writer):
             contentLength = nil
@@ -339,6 +344,7 @@ final class HTTP2Session {
             }
         }
         guard result == 0 else {
+            unsentResponseBytes -= stream.responseBytes.count
             stream.responseBytes = []
             stream.streamedBody = nil
             stream.writer = nil
@@ -395,6 +401,7 @@ final class HTTP2Session {
     func appendData(_ chunk: [UInt8], streamID: Int32) -> Bool {
         guard let stream = streams[streamID], stream.streamedBody != nil, !stream.dataFinished else { return false }
         stream.streamedBody!.append(chunk)
+        unsentResponseBytes += chunk.count
         resumeIfDeferred(stream)
         return true
     }
@@ -463,6 +470,7 @@ final class HTTP2Session {
     func closeAll() -> [HTTP2StreamWriter] {
         let writers = streams.values.compactMap(\.writer)
         streams.removeAll()
+        unsentResponseBytes = 0
         incompleteRequests.removeAll()
         incompleteRequestsHead = 0
         if failure == nil { failure = Failure(code: 0, description: "connection closed") }
@@ -612,6 +620,7 @@ final class HTTP2Session {
 
     fileprivate func streamClosed(streamID: Int32, errorCode: UInt32) -> Int32 {
         guard let stream = streams.removeValue(forKey: streamID) else { return 0 }
+        unsentResponseBytes -= stream.unsentBodyBytes
         if let writer = stream.writer { events.append(.streamClosed(writer)) }
         // Once we are going away, streams closing early are our doing, not the peer's.
         let cancelledByPeer = !stream.responseComplete && !stream.serverReset && goAwayLastStreamID == nil
@@ -657,10 +666,12 @@ final class HTTP2Session {
         if stream.streamedBody != nil {
             stream.streamedBody!.move(length, into: &output)
             stream.writer?.sent(length)
+            unsentResponseBytes -= length
         } else {
             let start = stream.responseBytesSent
             output.append(contentsOf: stream.responseBytes[start..<(start + length)])
             stream.responseBytesSent += length
+            unsentResponseBytes -= length
             if stream.responseBytesSent == stream.responseBytes.count {
                 // The body is out: its memory (tens of MB for a big list) goes now, not
                 // when the peer gets round to closing the stream.
@@ -714,6 +725,11 @@ private final class HTTP2Stream {
     /// nghttp2 was told DEFERRED and waits for `nghttp2_session_resume_data`.
     var dataDeferred = false
     var writer: HTTP2StreamWriter?
+
+    /// Response body bytes queued here and not yet framed.
+    var unsentBodyBytes: Int {
+        responseBytes.count - responseBytesSent + (streamedBody?.byteCount ?? 0)
+    }
 
     init(id: Int32, openedAt: UInt64) {
         self.id = id
