@@ -720,6 +720,19 @@ private final class Harness {
         #expect(harness.transport.largestPending <= (1 << 20) + 16_393 + 1024)
     }
 
+    @Test func controlFrameFloodsEndWithGoAwayEnhanceYourCalm() {
+        for flood in ["PING", "SETTINGS"] {
+            let harness = Harness(responder: EchoResponder())
+            for _ in 0..<5_000 {
+                if flood == "PING" { harness.client.ping() } else { harness.client.emptySettings() }
+            }
+            harness.exchange()
+            #expect(harness.transport.closeMode == .graceful, "\(flood)")
+            #expect(harness.client.goAway?.code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue, "\(flood)")
+            #expect(harness.client.goAway?.lastStreamID == 0, "\(flood)")
+        }
+    }
+
     @Test func aPingFloodInOneReadFailsTheSession() {
         let harness = Harness(responder: EchoResponder())
         for _ in 0..<20_000 { harness.client.ping() }

@@ -145,6 +145,11 @@ final class HTTP2TestClient {
         nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
     }
 
+    /// Submits an empty SETTINGS frame (each one the server must acknowledge).
+    func emptySettings() {
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0)
+    }
+
     /// Opens the windows: SETTINGS_INITIAL_WINDOW_SIZE for every stream, and the
     /// connection's receive window.
     func openWindows(initialWindowBytes: Int, connectionWindowBytes: Int) {

@@ -260,6 +260,9 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         if !session.receive(bytes) {
             if let failure = session.failure, failure.isFlood {
                 logger.info("h2-control-frame-flood", ["remote_address": remoteAddress])
+                // What is queued ahead of it is whole frames: the GOAWAY goes out last,
+                // then the graceful close.
+                transport?.enqueue { session.appendFloodGoAway(into: &$0) }
             } else {
                 logger.debug("h2-session-failed", ["remote_address": remoteAddress,
                                                    "error": session.failure?.description ?? ""])

@@ -27,7 +27,9 @@ internal import CNghttp2
 // the session with GOAWAY(ENHANCE_YOUR_CALM), after which nghttp2 ignores new streams.
 // A cancelled stream's state is dropped at its close; the responder's late answer finds
 // no stream and is ignored. Floods of PING and SETTINGS are nghttp2's to bound
-// (`max_outbound_ack`): it fails the session once that many acknowledgements wait.
+// (`max_outbound_ack`): it fails the session once that many acknowledgements wait, and
+// the connection ends with a GOAWAY(ENHANCE_YOUR_CALM) we frame ourselves
+// (`appendFloodGoAway`), nghttp2 being past sending anything.
 
 /// One server-side HTTP/2 session over libnghttp2. Not thread-safe: its owner calls it
 /// from one queue.
@@ -436,6 +438,21 @@ final class HTTP2Session {
         let last = nghttp2_session_get_last_proc_stream_id(session)
         goAwayLastStreamID = last
         nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, NGHTTP2_NO_ERROR.rawValue, nil, 0)
+    }
+
+    /// After a flood (`Failure.isFlood`) nghttp2 is done with the session: appends a
+    /// GOAWAY(ENHANCE_YOUR_CALM) frame, built here, naming the last stream it processed,
+    /// so the peer learns why the connection ends. The acknowledgements still queued in
+    /// nghttp2 are dropped: they are what the peer flooded us with.
+    func appendFloodGoAway(into out: inout [UInt8]) {
+        let last = UInt32(max(0, nghttp2_session_get_last_proc_stream_id(session)))
+        let code = NGHTTP2_ENHANCE_YOUR_CALM.rawValue
+        // Length 8, type GOAWAY, no flags, stream 0 (RFC 9113 §6.8).
+        out.append(contentsOf: [0, 0, 8, UInt8(NGHTTP2_GOAWAY.rawValue), 0, 0, 0, 0, 0])
+        for value in [last & 0x7fff_ffff, code] {
+            out.append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff),
+                                    UInt8(value & 0xff)])
+        }
     }
 
     /// The peer sent EOF: nothing more arrives, so requests still arriving and streamed
