@@ -356,7 +356,9 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
 
     private func updatePhase(_ transport: any ConnectionTransport) {
         let newPhase: Phase
-        if case .open = state, pending.isEmpty {
+        // Requests held back at the high-water mark are read already: no request or idle
+        // timeout while they wait (a peer that never reads meets the write stall timeout).
+        if case .open = state, pending.isEmpty, !dispatchHeldBack, belowHighWater {
             newPhase = parser.isAtRequestBoundary ? .idle : .readingRequest
         } else {
             newPhase = .busy

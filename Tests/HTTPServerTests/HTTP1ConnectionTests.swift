@@ -189,6 +189,7 @@ private func ok(_ body: String, close: Bool = false) -> String {
         #expect(harness.responder.paths.count == 4)
         #expect(harness.transport.pendingOutboundBytes < (1 << 20) + (256 << 10) + 1024)
         #expect(!harness.transport.reading, "reading pauses too")
+        #expect(harness.transport.deadline == nil, "requests waiting, read already, are not timed out")
         // The peer reads what is there: the next answers go out, about 1 MiB at a time,
         // and in the end every request is answered, in order, with no more ever waiting.
         var answered = 0
