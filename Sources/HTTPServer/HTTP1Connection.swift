@@ -16,7 +16,12 @@ import Synchronization
 /// - `open`: reading; each complete request takes the next sequence number and goes to
 ///   the responder at once (pipelined requests are dispatched in order, so a store that
 ///   linearises calls sees them in order), up to `maxPipelinedRequests` in flight. Then
-///   reading pauses until responses go out.
+///   reading pauses until responses go out. Nor is a request dispatched while the
+///   response bytes the connection holds unsent (the transport's outbound buffer and
+///   answers waiting behind an earlier one) reach `outboundHighWaterBytes`: requests
+///   already read wait in the parser, and reading pauses, until the peer takes some. A
+///   peer that pipelines many requests and never reads thus costs about one response,
+///   not one per request.
 /// - `draining`: reads nothing more; answers what was dispatched; the last response says
 ///   `Connection: close`; then closes gracefully.
 /// - `streaming`: the head of a streamed body is out and the body's writer owns the
@@ -40,7 +45,8 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         var requestTimeoutNanoseconds: UInt64
         var idleTimeoutNanoseconds: UInt64
         var maxPipelinedRequests: Int
-        /// Reading pauses while more response bytes than this wait to be sent.
+        /// Reading, and dispatching requests already read, pause while this many response
+        /// bytes wait to be sent.
         var outboundHighWaterBytes: Int
     }
 
@@ -116,6 +122,13 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
     private var streamWriter: HTTP1StreamWriter?
     /// Reused between turns so draining the inbox allocates nothing.
     private var drained: [InboxItem] = []
+    /// Body bytes of answers in `pending` that wait behind an earlier one (not yet
+    /// handed to the transport).
+    private var heldResponseBytes = 0
+    /// Dispatching stopped at the high-water mark with requests possibly left in the
+    /// parser: once the output drains, a turn must look again (no read may come to start
+    /// one, since the peer may be waiting for its answers).
+    private var dispatchHeldBack = false
 
     init(lane: ConnectionQueue, responder: any HTTPResponder, settings: Settings, remoteAddress: String,
          logger: Logger) {
@@ -190,6 +203,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
             if case .streaming(let writer) = state { endStream(writer) }
             state = .closed
             pending.removeAll()
+            heldResponseBytes = 0
             transport = nil
             streamWriter = nil
         }
@@ -232,24 +246,27 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         guard depth == 1 else { return }
         while true {
             advance()
-            guard takeInbox() else { break }
-            for item in drained { receive(item) }
-            drained.removeAll(keepingCapacity: true)
+            guard takeInboxItems() else { break }
         }
         finishTurn()
     }
 
-    /// Moves the inbox's items into `drained`; false (and the inbox marked idle) if it
-    /// was empty.
-    private func takeInbox() -> Bool {
-        inbox.withLock { inbox in
+    /// Takes in what the inbox holds; false if it was empty. `endingTurn`: an empty
+    /// inbox also marks it idle, so the next post schedules a turn of its own.
+    @discardableResult
+    private func takeInboxItems(endingTurn: Bool = true) -> Bool {
+        let taken = inbox.withLock { inbox in
             if inbox.items.isEmpty {
-                inbox.turnPending = false
+                if endingTurn { inbox.turnPending = false }
                 return false
             }
             swap(&inbox.items, &drained)
             return true
         }
+        guard taken else { return false }
+        for item in drained { receive(item) }
+        drained.removeAll(keepingCapacity: true)
+        return true
     }
 
     private func receive(_ item: InboxItem) {
@@ -262,6 +279,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
             let index = Int(sequence - first)
             guard pending[index].response == nil else { return }
             pending[index].response = response
+            heldResponseBytes += Self.bodySize(response)
         case .streamChunk(let chunk):
             guard case .streaming(let writer) = state else { return }
             transport?.enqueue { out in
@@ -296,6 +314,19 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         }
     }
 
+    /// Response bytes this connection holds unsent: what the transport has queued and
+    /// the answers waiting their turn.
+    private var unsentResponseBytes: Int {
+        (transport?.pendingOutboundBytes ?? 0) + heldResponseBytes
+    }
+
+    private var belowHighWater: Bool { unsentResponseBytes < settings.outboundHighWaterBytes }
+
+    private static func bodySize(_ response: HTTPResponse) -> Int {
+        if case .bytes(let body) = response.body { return body.count }
+        return 0
+    }
+
     private func finishTurn() {
         guard let transport else { return }
         if case .draining = state, pending.isEmpty {
@@ -305,10 +336,16 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         transport.flush()
         // The flush may have closed the connection (a write error).
         guard let transport = self.transport else { return }
+        if dispatchHeldBack, case .open = state, belowHighWater {
+            // The kernel took enough during the flush (its `transportWrote` came while
+            // this turn was running, so it started none): dispatch again in a turn of
+            // its own, after the other connections on this lane had theirs.
+            dispatchHeldBack = false
+            queue.async { self.turn {} }
+        }
         switch state {
         case .open:
-            transport.setReading(pending.count < settings.maxPipelinedRequests
-                && transport.pendingOutboundBytes < settings.outboundHighWaterBytes)
+            transport.setReading(pending.count < settings.maxPipelinedRequests && belowHighWater)
         case .streaming:
             transport.setReading(true)
         case .draining, .closing, .closed:
@@ -319,7 +356,9 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
 
     private func updatePhase(_ transport: any ConnectionTransport) {
         let newPhase: Phase
-        if case .open = state, pending.isEmpty {
+        // Requests held back at the high-water mark are read already: no request or idle
+        // timeout while they wait (a peer that never reads meets the write stall timeout).
+        if case .open = state, pending.isEmpty, !dispatchHeldBack, belowHighWater {
             newPhase = parser.isAtRequestBoundary ? .idle : .readingRequest
         } else {
             newPhase = .busy
@@ -336,10 +375,18 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
 
     // MARK: - Requests
 
-    /// Parses and dispatches buffered requests while there is room; true if anything happened.
+    /// Parses and dispatches buffered requests while there is room, in flight and below
+    /// the high-water mark of unsent response bytes; true if anything happened. After each
+    /// dispatch the inbox is taken in, so an answer given at once counts against the mark
+    /// before the next request goes.
     private func dispatchRequests() -> Bool {
         var progressed = false
+        dispatchHeldBack = false
         while case .open = state, pending.count < settings.maxPipelinedRequests {
+            guard belowHighWater else {
+                dispatchHeldBack = true
+                return progressed
+            }
             switch parser.next() {
             case .needMoreBytes:
                 if inputEnded {
@@ -371,6 +418,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
                 responder.respond(to: request) { [self] response in
                     post(.response(sequence: sequence, response))
                 }
+                takeInboxItems(endingTurn: false)
             case .error(let error):
                 logger.debug("request-rejected", ["remote_address": remoteAddress, "error": "\(error)"])
                 appendErrorResponse(status: error.status)
@@ -400,6 +448,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         continueOwed = false
         nextSequence += 1
         let body = Array("\(status) \(HTTPResponse.reason(status))".utf8)
+        heldResponseBytes += body.count
         pending.append(PendingResponse(
             isHead: false, keepAlive: false, isHTTP10: false,
             response: HTTPResponse(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"],
@@ -414,6 +463,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         var wrote = false
         while let transport, let owed = pending.first, let response = owed.response {
             pending.removeFirst()
+            heldResponseBytes -= Self.bodySize(response)
             wrote = true
             let isLast = !owed.keepAlive || Self.asksToClose(response) || (pending.isEmpty && isDraining)
             let date = lane.date.current()
@@ -446,6 +496,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
             }
             if isLast {
                 pending.removeAll()
+                heldResponseBytes = 0
                 state = .closing
                 transport.close(.graceful)
                 return true
@@ -472,6 +523,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
                 connection: isHTTP10 ? "close" : nil, date: date, into: &out)
         }
         pending.removeAll()
+        heldResponseBytes = 0
         let writer = HTTP1StreamWriter(connection: self, framing: framing,
                                        initiallyBuffered: transport.pendingOutboundBytes)
         state = .streaming(writer)

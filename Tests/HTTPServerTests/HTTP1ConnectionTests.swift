@@ -17,13 +17,28 @@ private final class MemoryTransport: ConnectionTransport {
     var reading = true
     var deadline: UInt64?
     var closeMode: ConnectionCloseMode?
+    /// Output counts as unsent until the test takes it (a peer that does not read);
+    /// otherwise the kernel is taken to have it all at once.
+    var holdsOutput = false
+    /// With `holdsOutput`: each flush hands everything to the kernel at once and reports
+    /// it, as a socket does (from inside the flush, that is within the handler's turn).
+    var drainsOnFlush: (handler: HTTP1Connection, sent: [UInt8])?
+    /// The most bytes ever waiting at once.
+    var largestPending = 0
 
     func enqueue(_ write: (inout [UInt8]) -> Void) {
         guard closeMode == nil else { return }
         write(&output)
+        largestPending = max(largestPending, pendingOutboundBytes)
     }
-    func flush() {}
-    var pendingOutboundBytes: Int { 0 }
+    func flush() {
+        guard let drain = drainsOnFlush, !output.isEmpty else { return }
+        let count = output.count
+        drainsOnFlush!.sent += output
+        output = []
+        drain.handler.transportWrote(byteCount: count)
+    }
+    var pendingOutboundBytes: Int { holdsOutput ? output.count : 0 }
     func setReading(_ enabled: Bool) { reading = enabled }
     func setDeadline(_ uptimeNanoseconds: UInt64?) { deadline = uptimeNanoseconds }
     func protocolChosen(_ protocol: ConnectionProtocol) {}
@@ -39,12 +54,16 @@ private final class MemoryTransport: ConnectionTransport {
     }
 }
 
-/// Keeps every request and its completion for the test to answer.
-private final class HoldingResponder: HTTPResponder {
+/// Keeps every request and its completion for the test to answer, or answers at once
+/// with `answerAtOnce`'s response.
+private final class HoldingResponder: HTTPResponder, @unchecked Sendable {
     let held = Mutex<[(request: HTTPRequest, completion: @Sendable (HTTPResponse) -> Void)]>([])
+    /// Set before the first request, never changed after.
+    var answerAtOnce: HTTPResponse?
 
     func respond(to request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
         held.withLock { $0.append((request, completion)) }
+        if let answerAtOnce { completion(answerAtOnce) }
     }
 
     var paths: [String] { held.withLock { $0.map(\.request.path) } }
@@ -65,14 +84,18 @@ private struct Harness {
     let responder = HoldingResponder()
     let connection: HTTP1Connection
 
-    init(maxPipelinedRequests: Int = 16) {
+    init(maxPipelinedRequests: Int = 16, answerAtOnce: HTTPResponse? = nil, holdsOutput: Bool = false,
+         drainsOnFlush: Bool = false) {
         let settings = HTTP1Connection.Settings(
             parserLimits: HTTP1Parser.Limits(), requestTimeoutNanoseconds: 1_000_000_000,
             idleTimeoutNanoseconds: 5_000_000_000, maxPipelinedRequests: maxPipelinedRequests,
             outboundHighWaterBytes: 1 << 20)
+        responder.answerAtOnce = answerAtOnce
+        transport.holdsOutput = holdsOutput
         connection = HTTP1Connection(lane: lane, responder: responder, settings: settings,
                                      remoteAddress: "192.0.2.1:1234", logger: .discarding)
         connection.transport = transport
+        if drainsOnFlush { transport.drainsOnFlush = (connection, []) }
         lane.queue.sync { [connection] in connection.transportStarted() }
     }
 
@@ -97,6 +120,18 @@ private struct Harness {
 
 private func get(_ path: String, _ extra: String = "") -> String {
     "GET \(path) HTTP/1.1\r\nHost: h\r\n\(extra)\r\n"
+}
+
+/// A 256 KiB answer: four of them reach the harness's 1 MiB high-water mark.
+private let quarterMegabyte = HTTPResponse(status: 200, body: .bytes([UInt8](repeating: 0x61, count: 256 << 10)))
+
+/// How many complete `200` responses of `quarterMegabyte` `bytes` holds.
+private func quarterMegabyteAnswers(in bytes: [UInt8]) -> Int {
+    // Each with its `Date` field, which `ok` leaves out.
+    let one = Array(ok(String(repeating: "a", count: 256 << 10)).utf8).count
+        + "Date: Fri, 04 Dec 2026 10:00:00 GMT\r\n".utf8.count
+    #expect(bytes.count % one == 0)
+    return bytes.count / one
 }
 
 private func ok(_ body: String, close: Bool = false) -> String {
@@ -143,6 +178,63 @@ private func ok(_ body: String, close: Bool = false) -> String {
         harness.settle()
         #expect(harness.transport.reading)
         #expect(harness.transport.take() == ok("1") + ok("2") + ok("3"))
+    }
+
+    @Test func pipelinedRequestsWaitWhileThePeerDoesNotReadItsAnswers() {
+        // 500 pipelined requests in one read, each answered at once with 256 KiB, and a
+        // peer that reads nothing: the connection must not build 125 MB of answers.
+        let harness = Harness(answerAtOnce: quarterMegabyte, holdsOutput: true)
+        harness.receive(String(repeating: get("/list"), count: 500))
+        // Dispatching stops once the unsent answers reach the 1 MiB mark: four of them.
+        #expect(harness.responder.paths.count == 4)
+        #expect(harness.transport.pendingOutboundBytes < (1 << 20) + (256 << 10) + 1024)
+        #expect(!harness.transport.reading, "reading pauses too")
+        #expect(harness.transport.deadline == nil, "requests waiting, read already, are not timed out")
+        // The peer reads what is there: the next answers go out, about 1 MiB at a time,
+        // and in the end every request is answered, in order, with no more ever waiting.
+        var answered = 0
+        for _ in 0..<200 where answered < 500 {
+            let bytes = harness.onQueue { () -> [UInt8] in
+                let bytes = harness.transport.output
+                harness.transport.output = []
+                harness.connection.transportWrote(byteCount: bytes.count)
+                return bytes
+            }
+            answered += quarterMegabyteAnswers(in: bytes)
+        }
+        #expect(answered == 500)
+        #expect(harness.responder.paths.count == 500)
+        #expect(harness.transport.largestPending < (1 << 20) + (256 << 10) + 1024)
+        #expect(harness.transport.reading)
+        #expect(harness.transport.closeMode == nil)
+    }
+
+    @Test func heldBackRequestsGoOnWhenAFlushDrainsTheOutput() {
+        // The kernel takes everything at each flush: no later write event will come, and
+        // the peer, waiting for its answers, sends nothing more. The held-back requests
+        // must still be answered.
+        let harness = Harness(answerAtOnce: quarterMegabyte, holdsOutput: true, drainsOnFlush: true)
+        harness.receive(String(repeating: get("/list"), count: 40))
+        for _ in 0..<100 where harness.responder.paths.count < 40 { harness.settle() }
+        #expect(harness.responder.paths.count == 40)
+        let sent = harness.onQueue { harness.transport.drainsOnFlush?.sent ?? [] }
+        #expect(quarterMegabyteAnswers(in: sent) == 40)
+        #expect(harness.transport.largestPending < (1 << 20) + (256 << 10) + 1024)
+    }
+
+    @Test func answersWaitingBehindAnEarlierOneCountAgainstTheMark() {
+        let harness = Harness()
+        harness.receive(get("/slow") + get("/big"))
+        harness.responder.answer(1, HTTPResponse(status: 200, body: .bytes([UInt8](repeating: 0x62, count: 2 << 20))))
+        harness.settle()
+        // 2 MiB wait behind /slow: nothing more is dispatched, nor read.
+        harness.receive(get("/next"))
+        #expect(harness.responder.paths == ["/slow", "/big"])
+        #expect(!harness.transport.reading)
+        harness.responder.answer(0, "slow")
+        harness.settle()
+        #expect(harness.responder.paths == ["/slow", "/big", "/next"])
+        #expect(harness.transport.reading)
     }
 
     @Test func continueWaitsForTheResponsesAhead() {

@@ -20,13 +20,21 @@ private final class MemoryTransport: ConnectionTransport {
     var closeMode: ConnectionCloseMode?
     /// The most bytes ever waiting at once.
     var largestPending = 0
+    /// Set: each flush hands everything to the kernel at once, as a socket does, and
+    /// reports it from inside the flush (within the handler's turn). Gets the bytes and
+    /// returns the handler to tell.
+    var drainsOnFlush: (([UInt8]) -> HTTP2Connection)?
 
     func enqueue(_ write: (inout [UInt8]) -> Void) {
         guard closeMode == nil else { return }
         write(&output)
         largestPending = max(largestPending, output.count)
     }
-    func flush() {}
+    func flush() {
+        guard let drainsOnFlush, !output.isEmpty else { return }
+        let bytes = take()
+        drainsOnFlush(bytes).transportWrote(byteCount: bytes.count)
+    }
     var pendingOutboundBytes: Int { output.count }
     func setReading(_ enabled: Bool) { reading = enabled }
     func setDeadline(_ uptimeNanoseconds: UInt64?) { deadline = uptimeNanoseconds }
@@ -68,12 +76,32 @@ private final class HoldingResponder: HTTPResponder {
     }
 }
 
+/// Counts the requests it passes on.
+private final class CountingResponder: HTTPResponder {
+    let inner: any HTTPResponder
+    private let counted = Mutex(0)
+    init(_ inner: any HTTPResponder) { self.inner = inner }
+    var count: Int { counted.withLock { $0 } }
+    func respond(to request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
+        counted.withLock { $0 += 1 }
+        inner.respond(to: request, completion: completion)
+    }
+}
+
 /// Answers at once with `<method> <path> <query> <body length>`.
 private struct EchoResponder: HTTPResponder {
     func respond(to request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
         completion(HTTPResponse(
             status: 200, headers: ["Content-Type": "text/plain"],
             body: .bytes(Array("\(request.method) \(request.path) \(request.query ?? "-") \(request.body.count)".utf8))))
+    }
+}
+
+/// Answers at once with `bytes` as the body.
+private struct FixedResponder: HTTPResponder {
+    let body: [UInt8]
+    func respond(to request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
+        completion(HTTPResponse(status: 200, body: .bytes(body)))
     }
 }
 
@@ -96,12 +124,18 @@ private final class Harness {
     }
 
     init(responder: any HTTPResponder, settings: HTTP2Connection.Settings = Harness.settings(),
-         client options: HTTP2TestClient.Options = .init()) {
+         client options: HTTP2TestClient.Options = .init(), drainsOnFlush: Bool = false) {
         client = HTTP2TestClient(options)
         let clock = self.clock
         connection = HTTP2Connection(lane: lane, responder: responder, settings: settings,
                                      remoteAddress: "192.0.2.1:1234", logger: .discarding, clock: { clock.now })
         connection.transport = transport
+        if drainsOnFlush {
+            transport.drainsOnFlush = { [client, unowned connection] bytes in
+                #expect(client.receive(bytes) >= 0, "the client accepts what the server sends")
+                return connection
+            }
+        }
         lane.queue.sync { [connection] in connection.transportStarted() }
         exchange()
     }
@@ -645,6 +679,58 @@ private final class Harness {
         #expect(!harness.transport.reading)
         #expect(harness.transport.closeMode == nil)
         #expect(harness.transport.output.count < highWater + 1024 / 17 * 17 + 17)
+    }
+
+    @Test func streamsAtAZeroWindowHoldAboutOneAnswerNotOnePerStream() {
+        // 200 requests answered at once with 256 KiB each, on streams whose window is 0:
+        // nothing can be sent, so every answer dispatched stays in the session.
+        let body = [UInt8](repeating: 0x61, count: 256 << 10)
+        let responder = CountingResponder(FixedResponder(body: body))
+        let harness = Harness(responder: responder, client: .init(initialWindowBytes: 0))
+        let ids = (0..<200).map { _ in harness.client.request("POST", "/v1/tasks/list.r3") }
+        harness.exchange()
+        // Dispatching stops once the answers held reach the 1 MiB mark: four of them. The
+        // other streams stay open, waiting; nothing is refused.
+        #expect(responder.count == 4)
+        #expect(harness.streamCount == 200)
+        #expect(harness.transport.reading, "reads on: the WINDOW_UPDATE that frees the answers comes that way")
+        #expect(ids.allSatisfy { harness.client[$0].closeCode == nil })
+        // The client opens its windows: every request is answered in full.
+        harness.client.openWindows(initialWindowBytes: 16 << 20, connectionWindowBytes: 1 << 30)
+        harness.exchange()
+        #expect(responder.count == 200)
+        #expect(ids.allSatisfy { harness.client[$0].body.count == body.count && harness.client[$0].endStream })
+        #expect(harness.streamCount == 0)
+    }
+
+    @Test func heldBackRequestsGoOnWhenTheOutputDrainsWithinATurn() {
+        // Answers are dispatched up to the mark; the kernel takes each round of output
+        // inside the flush, so no later write event comes, and the client (windows wide
+        // open) sends nothing more. The requests held back must still be answered.
+        let body = [UInt8](repeating: 0x62, count: 512 << 10)
+        let responder = CountingResponder(FixedResponder(body: body))
+        let harness = Harness(responder: responder,
+                              client: .init(initialWindowBytes: 16 << 20, connectionWindowBytes: 1 << 30),
+                              drainsOnFlush: true)
+        let ids = (0..<20).map { _ in harness.client.request("GET", "/big") }
+        harness.exchange()
+        for _ in 0..<100 where responder.count < 20 { harness.exchange() }
+        #expect(responder.count == 20)
+        #expect(ids.allSatisfy { harness.client[$0].body.count == body.count })
+        #expect(harness.transport.largestPending <= (1 << 20) + 16_393 + 1024)
+    }
+
+    @Test func controlFrameFloodsEndWithGoAwayEnhanceYourCalm() {
+        for flood in ["PING", "SETTINGS"] {
+            let harness = Harness(responder: EchoResponder())
+            for _ in 0..<5_000 {
+                if flood == "PING" { harness.client.ping() } else { harness.client.emptySettings() }
+            }
+            harness.exchange()
+            #expect(harness.transport.closeMode == .graceful, "\(flood)")
+            #expect(harness.client.goAway?.code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue, "\(flood)")
+            #expect(harness.client.goAway?.lastStreamID == 0, "\(flood)")
+        }
     }
 
     @Test func aPingFloodInOneReadFailsTheSession() {

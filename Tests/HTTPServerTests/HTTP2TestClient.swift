@@ -145,6 +145,21 @@ final class HTTP2TestClient {
         nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
     }
 
+    /// Submits an empty SETTINGS frame (each one the server must acknowledge).
+    func emptySettings() {
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0)
+    }
+
+    /// Opens the windows: SETTINGS_INITIAL_WINDOW_SIZE for every stream, and the
+    /// connection's receive window.
+    func openWindows(initialWindowBytes: Int, connectionWindowBytes: Int) {
+        var entry = nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                                           value: UInt32(initialWindowBytes))
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entry, 1)
+        nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0,
+                                              Int32(connectionWindowBytes))
+    }
+
     /// Opens the stream's receive window by `bytes` (with `manualWindowUpdates`).
     func consume(_ streamID: Int32, _ bytes: Int) {
         nghttp2_session_consume(session, streamID, bytes)

@@ -92,6 +92,57 @@ def rss_kib(pid):
     return -1
 
 
+def big_task_desire(guid, domain):
+    """A desire whose task carries a 1 MiB environment variable: each list of its domain
+    is a 1 MiB answer."""
+    env = bp.f_msg(2, bp.f_bytes(1, "BIG") + bp.f_bytes(2, "v" * (1 << 20)))  # environment_variables
+    return bp.f_msg(1, bp.task_definition() + env) + bp.f_bytes(2, guid) + bp.f_bytes(3, domain)
+
+
+def check_pipelining_without_reading(port, pid, count=300):
+    """Many pipelined requests with 1 MiB answers on a socket that reads nothing: the
+    server holds about one answer for it, not one per request; once the client reads,
+    every request is answered."""
+    r = post(port, "/v1/tasks/desire.r2", big_task_desire("abuse-big", "abuse-big"))
+    check(r is not None and r[0] == 200 and r[2] == b"", "a task with a 1 MiB variable is desired")
+    body = bp.tasks_request("abuse-big")
+    request = (b"POST /v1/tasks/list.r3 HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    rss_before = rss_kib(pid)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.sendall(request * count)
+    time.sleep(2)
+    rss_unread = rss_kib(pid)
+    check(rss_unread < rss_before + 64 * 1024,
+          "%d pipelined 1 MiB answers, none read: resident memory %d -> %d MiB"
+          % (count, rss_before >> 10, rss_unread >> 10))
+    answered, data = 0, bytearray()
+    s.settimeout(20)
+    try:
+        while answered < count:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            while True:  # every complete answer in `data`
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = bytes(data[:end]).decode("latin-1").split("\r\n")
+                length = int(next(l.split(":", 1)[1] for l in head if l.lower().startswith("content-length:")))
+                if len(data) < end + 4 + length:
+                    break
+                if head[0].split()[1] == "200" and length > 1 << 20:
+                    answered += 1
+                del data[:end + 4 + length]
+    except (OSError, StopIteration, ValueError):
+        pass
+    check(answered == count, "then read: %d of %d pipelined requests answered" % (answered, count))
+    s.close()
+
+
 class Pinger(threading.Thread):
     """Another client that keeps pinging on one keep-alive connection during the abuse."""
 
@@ -200,6 +251,8 @@ def main():
         check(ping_ok(port), "ping answered while 200 clients stall mid-head")
         for c in stalled:
             c.close()
+
+        check_pipelining_without_reading(port, server.proc.pid)
 
         pinger.stop.set()
         pinger.join(timeout=10)

@@ -31,6 +31,7 @@ from harness import ServerProcess, bbsproto as bp, ensure_packages, rss_kib  # n
 ensure_packages({"h2.connection": "h2"})
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
+import h2.errors  # noqa: E402
 import h2.events  # noqa: E402
 import h2.exceptions  # noqa: E402
 import h2.settings  # noqa: E402
@@ -199,6 +200,59 @@ def check_callback_over_h2(port):
     receiver.shutdown()
 
 
+def check_zero_window_memory(server, count=200):
+    """A client that sets SETTINGS_INITIAL_WINDOW_SIZE 0 and opens `count` streams whose
+    answers are 1 MiB each: the server holds about one answer, not one per stream; once
+    the client opens its windows, every stream is answered."""
+    env = bp.f_msg(2, bp.f_bytes(1, "BIG") + bp.f_bytes(2, "v" * (1 << 20)))  # environment_variables
+    desire = bp.f_msg(1, bp.task_definition() + env) + bp.f_bytes(2, "h2-big") + bp.f_bytes(3, "h2-big")
+    check(server.call("/v1/tasks/desire.r2", desire) == b"", "a task with a 1 MiB variable is desired")
+    rss_before = rss_kib(server.proc.pid)
+    client = H2Client(server.port)
+    client.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    ids = [client.send("/v1/tasks/list.r3", bp.tasks_request("h2-big")) for _ in range(count)]
+    client.flush()
+    time.sleep(2)
+    rss_held = rss_kib(server.proc.pid)
+    check(rss_held < rss_before + 64 * 1024,
+          "%d streams of 1 MiB answers at window 0: resident memory %d -> %d MiB"
+          % (count, rss_before >> 10, rss_held >> 10))
+    client.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: (1 << 31) - 1})
+    client.flush()
+    done, sizes = set(), dict.fromkeys(ids, 0)
+    client.sock.settimeout(20)
+    try:
+        while len(done) < count:
+            for event in client.receive():
+                if isinstance(event, h2.events.DataReceived):
+                    sizes[event.stream_id] += len(event.data)
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    done.add(event.stream_id)
+    except (ConnectionError, OSError):
+        pass
+    client.close()
+    check(len(done) == count and all(size > 1 << 20 for size in sizes.values()),
+          "then the windows open: %d of %d answered in full" % (sum(1 for s in sizes.values() if s > 1 << 20), count))
+
+
+def check_ping_flood_goaway(port):
+    """A PING flood ends the connection with GOAWAY(ENHANCE_YOUR_CALM), as rapid reset does."""
+    client = H2Client(port)
+    for index in range(5000):
+        client.conn.ping(b"%08d" % index)
+    code = None
+    try:
+        client.flush()
+        client.sock.settimeout(10)
+        while client.goaway is None:
+            client.receive()
+    except (ConnectionError, OSError, h2.exceptions.ProtocolError):
+        pass
+    code = client.goaway.error_code if client.goaway else None
+    client.close()
+    check(code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "a PING flood gets GOAWAY(ENHANCE_YOUR_CALM) (got %r)" % code)
+
+
 def count_tasks(tasks_response):
     """Counts field-2 entries of a TasksResponse without decoding them."""
     count, i, n = 0, 0, len(tasks_response)
@@ -272,6 +326,8 @@ def main():
 
         check_events_over_h2(server.port)
         check_callback_over_h2(server.port)
+        check_zero_window_memory(server)
+        check_ping_flood_goaway(server.port)
 
         # Rapid reset: HEADERS + RST_STREAM over and over on one connection.
         pinger = Pinger(server)

@@ -22,6 +22,14 @@ import Synchronization
 /// round. Reading pauses while the output is that full, so a peer that sends but never
 /// reads (PINGs, say) cannot grow it.
 ///
+/// Answers the peer's flow control holds back (a window of 0, say) stay in the session.
+/// No request is handed to the responder while those bytes and the transport's output
+/// together reach `outboundHighWaterBytes`: complete requests wait (their streams open,
+/// at most SETTINGS_MAX_CONCURRENT_STREAMS of them) until the peer takes some, so a peer
+/// that opens many streams and reads none costs about one answer, not one per stream.
+/// Reading goes on meanwhile (unless the output itself is full): the WINDOW_UPDATE that
+/// lets the held answers go arrives that way.
+///
 /// Responder completions and stream writes arrive from any thread through `inbox` (the
 /// only lock), exactly as in `HTTP1Connection`: whoever finds it idle schedules one turn on
 /// the queue; completions arriving during a turn ride along in it.
@@ -34,7 +42,8 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         var session: HTTP2Session.Settings
         var requestTimeoutNanoseconds: UInt64
         var idleTimeoutNanoseconds: UInt64
-        /// Framing pauses, and reading too, while this many bytes wait to be sent.
+        /// Framing pauses, and reading too, while this many bytes wait to be sent; no
+        /// request is dispatched while this many answer bytes wait, framed or not.
         var outboundHighWaterBytes: Int
         /// Requests handed to the responder and not yet answered; further complete
         /// requests wait their turn (their streams stay open).
@@ -91,6 +100,9 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
     private var deadlineArmed = false
     /// When the connection last became idle (no stream open).
     private var idleSince: UInt64?
+    /// Dispatching stopped at the high-water mark with requests left waiting: once the
+    /// answers drain, a turn must look again (the peer may have nothing more to send).
+    private var dispatchHeldBack = false
 
     /// Rounds of framing and flushing one turn may do when the kernel takes everything
     /// at once, before yielding the queue to other connections.
@@ -248,6 +260,9 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         if !session.receive(bytes) {
             if let failure = session.failure, failure.isFlood {
                 logger.info("h2-control-frame-flood", ["remote_address": remoteAddress])
+                // What is queued ahead of it is whole frames: the GOAWAY goes out last,
+                // then the graceful close.
+                transport?.enqueue { session.appendFloodGoAway(into: &$0) }
             } else {
                 logger.debug("h2-session-failed", ["remote_address": remoteAddress,
                                                    "error": session.failure?.description ?? ""])
@@ -282,7 +297,12 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
     /// answers at once has its answer queued (or dropped) before the next request goes:
     /// answers do not pile up within a turn.
     private func dispatchWaitingRequests() {
+        dispatchHeldBack = false
         while waitingHead < waiting.count, inProgress < settings.maxRequestsInProgress, case .open = state {
+            guard belowHighWater else {
+                dispatchHeldBack = true
+                break
+            }
             let streamID = waiting[waitingHead].streamID
             var request = waiting[waitingHead].request
             // The waiting list keeps no second reference to a body the responder owns now.
@@ -300,6 +320,21 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
             waiting.removeAll(keepingCapacity: waiting.capacity <= 1024)
             waitingHead = 0
         }
+    }
+
+    /// Answer bytes not yet sent, in the session (flow control) or the transport, are
+    /// below the mark: another request may go to the responder.
+    private var belowHighWater: Bool {
+        session.unsentResponseBytes + (transport?.pendingOutboundBytes ?? 0) < settings.outboundHighWaterBytes
+    }
+
+    /// Called where a turn ends: if dispatching was held back and the answers have
+    /// drained since (the kernel took them during this turn's flush, whose
+    /// `transportWrote` started no turn of its own), look again in a later turn.
+    private func redispatchIfDrained() {
+        guard dispatchHeldBack, case .open = state, waitingHead < waiting.count, belowHighWater else { return }
+        dispatchHeldBack = false
+        queue.async { self.turn {} }
     }
 
     private func receive(_ item: InboxItem) {
@@ -380,6 +415,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
             if !framed || transport.pendingOutboundBytes > 0 || !session.wantsWrite {
                 transport.setReading(!inputEnded && transport.pendingOutboundBytes < settings.outboundHighWaterBytes)
                 updateDeadline(transport)
+                redispatchIfDrained()
                 return
             }
         }

@@ -27,7 +27,9 @@ internal import CNghttp2
 // the session with GOAWAY(ENHANCE_YOUR_CALM), after which nghttp2 ignores new streams.
 // A cancelled stream's state is dropped at its close; the responder's late answer finds
 // no stream and is ignored. Floods of PING and SETTINGS are nghttp2's to bound
-// (`max_outbound_ack`): it fails the session once that many acknowledgements wait.
+// (`max_outbound_ack`): it fails the session once that many acknowledgements wait, and
+// the connection ends with a GOAWAY(ENHANCE_YOUR_CALM) we frame ourselves
+// (`appendFloodGoAway`), nghttp2 being past sending anything.
 
 /// One server-side HTTP/2 session over libnghttp2. Not thread-safe: its owner calls it
 /// from one queue.
@@ -101,6 +103,10 @@ final class HTTP2Session {
     private var events: [Event] = []
     private var resetBudget: StreamResetBudget
     private(set) var failure: Failure?
+    /// Response body bytes submitted (or written to a streamed response) and not yet
+    /// framed into the output: what the peer's flow-control windows, or our framing
+    /// budget, hold back.
+    private(set) var unsentResponseBytes = 0
     /// GOAWAY(ENHANCE_YOUR_CALM) has been submitted.
     private(set) var calmedDown = false
     /// The last stream named by our graceful GOAWAY: streams above it are refused when it
@@ -316,6 +322,7 @@ final class HTTP2Session {
         case .bytes(let bytes):
             contentLength = bytes.count
             stream.responseBytes = bytes
+            unsentResponseBytes += bytes.count
             hasData = true
         case .stream(let writer):
             contentLength = nil
@@ -339,6 +346,7 @@ final class HTTP2Session {
             }
         }
         guard result == 0 else {
+            unsentResponseBytes -= stream.responseBytes.count
             stream.responseBytes = []
             stream.streamedBody = nil
             stream.writer = nil
@@ -395,6 +403,7 @@ final class HTTP2Session {
     func appendData(_ chunk: [UInt8], streamID: Int32) -> Bool {
         guard let stream = streams[streamID], stream.streamedBody != nil, !stream.dataFinished else { return false }
         stream.streamedBody!.append(chunk)
+        unsentResponseBytes += chunk.count
         resumeIfDeferred(stream)
         return true
     }
@@ -431,6 +440,21 @@ final class HTTP2Session {
         nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, NGHTTP2_NO_ERROR.rawValue, nil, 0)
     }
 
+    /// After a flood (`Failure.isFlood`) nghttp2 is done with the session: appends a
+    /// GOAWAY(ENHANCE_YOUR_CALM) frame, built here, naming the last stream it processed,
+    /// so the peer learns why the connection ends. The acknowledgements still queued in
+    /// nghttp2 are dropped: they are what the peer flooded us with.
+    func appendFloodGoAway(into out: inout [UInt8]) {
+        let last = UInt32(max(0, nghttp2_session_get_last_proc_stream_id(session)))
+        let code = NGHTTP2_ENHANCE_YOUR_CALM.rawValue
+        // Length 8, type GOAWAY, no flags, stream 0 (RFC 9113 §6.8).
+        out.append(contentsOf: [0, 0, 8, UInt8(NGHTTP2_GOAWAY.rawValue), 0, 0, 0, 0, 0])
+        for value in [last & 0x7fff_ffff, code] {
+            out.append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff),
+                                    UInt8(value & 0xff)])
+        }
+    }
+
     /// The peer sent EOF: nothing more arrives, so requests still arriving and streamed
     /// responses (which only end when the peer reads them out) are reset; answers owed
     /// for complete requests still go out. New streams are refused.
@@ -463,6 +487,7 @@ final class HTTP2Session {
     func closeAll() -> [HTTP2StreamWriter] {
         let writers = streams.values.compactMap(\.writer)
         streams.removeAll()
+        unsentResponseBytes = 0
         incompleteRequests.removeAll()
         incompleteRequestsHead = 0
         if failure == nil { failure = Failure(code: 0, description: "connection closed") }
@@ -612,6 +637,7 @@ final class HTTP2Session {
 
     fileprivate func streamClosed(streamID: Int32, errorCode: UInt32) -> Int32 {
         guard let stream = streams.removeValue(forKey: streamID) else { return 0 }
+        unsentResponseBytes -= stream.unsentBodyBytes
         if let writer = stream.writer { events.append(.streamClosed(writer)) }
         // Once we are going away, streams closing early are our doing, not the peer's.
         let cancelledByPeer = !stream.responseComplete && !stream.serverReset && goAwayLastStreamID == nil
@@ -657,10 +683,12 @@ final class HTTP2Session {
         if stream.streamedBody != nil {
             stream.streamedBody!.move(length, into: &output)
             stream.writer?.sent(length)
+            unsentResponseBytes -= length
         } else {
             let start = stream.responseBytesSent
             output.append(contentsOf: stream.responseBytes[start..<(start + length)])
             stream.responseBytesSent += length
+            unsentResponseBytes -= length
             if stream.responseBytesSent == stream.responseBytes.count {
                 // The body is out: its memory (tens of MB for a big list) goes now, not
                 // when the peer gets round to closing the stream.
@@ -714,6 +742,11 @@ private final class HTTP2Stream {
     /// nghttp2 was told DEFERRED and waits for `nghttp2_session_resume_data`.
     var dataDeferred = false
     var writer: HTTP2StreamWriter?
+
+    /// Response body bytes queued here and not yet framed.
+    var unsentBodyBytes: Int {
+        responseBytes.count - responseBytesSent + (streamedBody?.byteCount ?? 0)
+    }
 
     init(id: Int32, openedAt: UInt64) {
         self.id = id
