@@ -229,8 +229,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func fireDueTimers() {
-        guard let next = timers.earliest, next <= DispatchTime.now().uptimeNanoseconds else { return }
         let now = DispatchTime.now().uptimeNanoseconds
+        guard let next = timers.earliest, next <= now else { return }
         while let (deadline, tag) = timers.popDue(now: now) {
             guard let registration = registrations[tag], registration.timer == deadline else { continue }
             registrations[tag]?.timer = nil

@@ -1,6 +1,5 @@
 import BBSLog
 import Dispatch
-import Synchronization
 
 /// HTTP/1.1 over one connection: parses requests, hands them to the responder, and
 /// writes the responses back in request order whatever order they complete in.
@@ -84,13 +83,6 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         case streamAbort
     }
 
-    private struct Inbox: Sendable {
-        var items: [InboxItem] = []
-        /// A turn is running on the queue or scheduled, and will look at `items` before
-        /// it ends.
-        var turnPending = false
-    }
-
     let queue: EventLoop
     private let lane: ConnectionQueue
     private let responder: any HTTPResponder
@@ -116,7 +108,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
     private var phase = Phase.busy
     /// Nesting of entry points (the transport may call back while we call it).
     private var depth = 0
-    private let inbox = Mutex(Inbox())
+    private let inbox = ConnectionInbox<InboxItem>()
     /// The streamed body's writer, kept after the stream ends so its `bufferedBytes`
     /// still counts down as the last bytes leave.
     private var streamWriter: HTTP1StreamWriter?
@@ -223,13 +215,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
 
     /// Delivers a completion or stream operation from any thread.
     func post(_ item: InboxItem) {
-        let scheduleTurn = inbox.withLock { inbox in
-            inbox.items.append(item)
-            if inbox.turnPending { return false }
-            inbox.turnPending = true
-            return true
-        }
-        if scheduleTurn { queue.async { self.turn {} } }
+        if inbox.post(item) { queue.async { self.turn {} } }
     }
 
     // MARK: - Turns
@@ -241,7 +227,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
         queue.preconditionInLoop()
         depth += 1
         defer { depth -= 1 }
-        if depth == 1 { inbox.withLock { $0.turnPending = true } }
+        if depth == 1 { inbox.turnBegan() }
         body()
         guard depth == 1 else { return }
         while true {
@@ -255,15 +241,7 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
     /// inbox also marks it idle, so the next post schedules a turn of its own.
     @discardableResult
     private func takeInboxItems(endingTurn: Bool = true) -> Bool {
-        let taken = inbox.withLock { inbox in
-            if inbox.items.isEmpty {
-                if endingTurn { inbox.turnPending = false }
-                return false
-            }
-            swap(&inbox.items, &drained)
-            return true
-        }
-        guard taken else { return false }
+        guard inbox.take(into: &drained, endingTurn: endingTurn) else { return false }
         for item in drained { receive(item) }
         drained.removeAll(keepingCapacity: true)
         return true
@@ -560,25 +538,14 @@ final class HTTP1Connection: ConnectionHandler, @unchecked Sendable {
 /// counts bytes handed to `write` (with chunk framing) and not yet taken by the kernel;
 /// writing never blocks, so a slow reader shows up there.
 final class HTTP1StreamWriter: HTTPBodyStreamWriter {
-    private struct State {
-        /// `write` still accepts bytes (no finish/abort yet, connection not gone).
-        var accepting: Bool
-        /// The stream is over; close handlers have run.
-        var ended: Bool
-        var closeHandlers: [@Sendable () -> Void] = []
-    }
-
     let framing: HTTP1BodyFraming
     private let connection: HTTP1Connection?
-    private let state: Mutex<State>
-    private let buffered: Atomic<Int>
+    private let lifecycle: StreamWriterLifecycle
 
     init(connection: HTTP1Connection?, framing: HTTP1BodyFraming, initiallyBuffered: Int) {
         self.connection = connection
         self.framing = framing
-        let open = connection != nil
-        state = Mutex(State(accepting: open, ended: !open))
-        buffered = Atomic(initiallyBuffered)
+        lifecycle = StreamWriterLifecycle(open: connection != nil, initiallyBuffered: initiallyBuffered)
     }
 
     /// A writer for a response that has no body (HEAD): closed from the start.
@@ -588,60 +555,33 @@ final class HTTP1StreamWriter: HTTPBodyStreamWriter {
 
     @discardableResult
     func write(_ chunk: [UInt8]) -> Bool {
-        state.withLock { state in
-            guard state.accepting, let connection else { return false }
+        lifecycle.whileAccepting {
             // An empty chunk would end a chunked body; there is nothing to send anyway.
-            guard !chunk.isEmpty else { return true }
-            let size = framing == .chunked ? HTTP1Serializer.chunkSize(dataCount: chunk.count) : chunk.count
-            buffered.add(size, ordering: .relaxed)
-            connection.post(.streamChunk(chunk))
-            return true
+            guard !chunk.isEmpty else { return }
+            lifecycle.buffer(framing == .chunked ? HTTP1Serializer.chunkSize(dataCount: chunk.count) : chunk.count)
+            connection?.post(.streamChunk(chunk))
         }
     }
 
     func finish() {
-        state.withLock { state in
-            guard state.accepting, let connection else { return }
-            state.accepting = false
-            buffered.add(framing == .chunked ? HTTP1Serializer.lastChunk.count : 0, ordering: .relaxed)
-            connection.post(.streamFinish)
+        lifecycle.whileAccepting(closing: true) {
+            lifecycle.buffer(framing == .chunked ? HTTP1Serializer.lastChunk.count : 0)
+            connection?.post(.streamFinish)
         }
     }
 
     func abort() {
-        state.withLock { state in
-            guard state.accepting, let connection else { return }
-            state.accepting = false
-            connection.post(.streamAbort)
-        }
+        lifecycle.whileAccepting(closing: true) { connection?.post(.streamAbort) }
     }
 
-    var bufferedBytes: Int { max(0, buffered.load(ordering: .relaxed)) }
+    var bufferedBytes: Int { lifecycle.bufferedBytes }
 
-    func onClose(_ handler: @escaping @Sendable () -> Void) {
-        let runNow = state.withLock { state in
-            if state.ended { return true }
-            state.closeHandlers.append(handler)
-            return false
-        }
-        if runNow { handler() }
-    }
+    func onClose(_ handler: @escaping @Sendable () -> Void) { lifecycle.onClose(handler) }
 
     /// The kernel took `byteCount` bytes of this connection's output.
-    func sent(_ byteCount: Int) {
-        buffered.subtract(byteCount, ordering: .relaxed)
-    }
+    func sent(_ byteCount: Int) { lifecycle.sent(byteCount) }
 
     /// The stream is over (finished, aborted, or the connection is gone): refuse further
     /// writes and run the close handlers, once.
-    func end() {
-        let handlers = state.withLock { state -> [@Sendable () -> Void] in
-            state.accepting = false
-            guard !state.ended else { return [] }
-            state.ended = true
-            defer { state.closeHandlers = [] }
-            return state.closeHandlers
-        }
-        for handler in handlers { handler() }
-    }
+    func end() { lifecycle.end() }
 }

@@ -143,7 +143,7 @@ final class SocketConnection: ConnectionTransport, EventLoopHandler, @unchecked 
     func setReading(_ enabled: Bool) {
         queue.preconditionInLoop()
         readingWanted = enabled
-        updateReadInterest()
+        updateInterest()
     }
 
     func setDeadline(_ uptimeNanoseconds: UInt64?) {
@@ -164,7 +164,7 @@ final class SocketConnection: ConnectionTransport, EventLoopHandler, @unchecked 
         switch (state, mode) {
         case (.open, .graceful):
             state = .flushingToClose
-            updateReadInterest()
+            updateInterest()
             if !awaitingWritable { writePending() }
         case (.flushingToClose, .graceful), (.lingering, .graceful):
             break  // already closing gracefully
@@ -207,7 +207,6 @@ final class SocketConnection: ConnectionTransport, EventLoopHandler, @unchecked 
         }
     }
 
-    private func updateReadInterest() { updateInterest() }
 
     private func readable() {
         queue.preconditionInLoop()
@@ -236,7 +235,7 @@ final class SocketConnection: ConnectionTransport, EventLoopHandler, @unchecked 
                     closeNow()
                 } else {
                     peerEnded = true
-                    updateReadInterest()
+                    updateInterest()
                     handler?.transportReceivedEnd()
                 }
                 return
@@ -329,7 +328,7 @@ final class SocketConnection: ConnectionTransport, EventLoopHandler, @unchecked 
         state = .lingering
         lingerDeadline = DispatchTime.now().uptimeNanoseconds &+ settings.lingerNanoseconds
         rearmTimer()
-        updateReadInterest()
+        updateInterest()
     }
 
     private func closeNow() {

@@ -1,6 +1,5 @@
 import BBSLog
 import Dispatch
-import Synchronization
 
 /// HTTP/2 over one connection: an `HTTP2Session` turns the peer's frames into requests,
 /// each stream's request goes to the responder as soon as it is complete, and answers go
@@ -63,13 +62,6 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         case streamAbort(streamID: Int32)
     }
 
-    private struct Inbox: Sendable {
-        var items: [InboxItem] = []
-        /// A turn is running on the queue or scheduled, and will look at `items` before
-        /// it ends.
-        var turnPending = false
-    }
-
     let queue: EventLoop
     private let lane: ConnectionQueue
     private let responder: any HTTPResponder
@@ -85,7 +77,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
     private var inputEnded = false
     /// Nesting of entry points (the transport may call back while we call it).
     private var depth = 0
-    private let inbox = Mutex(Inbox())
+    private let inbox = ConnectionInbox<InboxItem>()
     /// Reused between turns so draining the inbox and the session's events allocates nothing.
     private var drained: [InboxItem] = []
     private var events: [HTTP2Session.Event] = []
@@ -208,13 +200,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
 
     /// Delivers a completion or stream operation from any thread.
     func post(_ item: InboxItem) {
-        let scheduleTurn = inbox.withLock { inbox in
-            inbox.items.append(item)
-            if inbox.turnPending { return false }
-            inbox.turnPending = true
-            return true
-        }
-        if scheduleTurn { queue.async { self.turn {} } }
+        if inbox.post(item) { queue.async { self.turn {} } }
     }
 
     // MARK: - Turns
@@ -226,7 +212,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
         queue.preconditionInLoop()
         depth += 1
         defer { depth -= 1 }
-        if depth == 1 { inbox.withLock { $0.turnPending = true } }
+        if depth == 1 { inbox.turnBegan() }
         body()
         guard depth == 1 else { return }
         repeat {
@@ -240,15 +226,7 @@ final class HTTP2Connection: ConnectionHandler, @unchecked Sendable {
     /// inbox also marks it idle, so the next post schedules a turn of its own.
     @discardableResult
     private func takeInboxItems(endingTurn: Bool = true) -> Bool {
-        let taken = inbox.withLock { inbox in
-            if inbox.items.isEmpty {
-                if endingTurn { inbox.turnPending = false }
-                return false
-            }
-            swap(&inbox.items, &drained)
-            return true
-        }
-        guard taken else { return false }
+        guard inbox.take(into: &drained, endingTurn: endingTurn) else { return false }
         for item in drained { receive(item) }
         drained.removeAll(keepingCapacity: true)
         return true
